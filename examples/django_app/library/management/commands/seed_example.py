@@ -1,0 +1,20 @@
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from library.models import Author, Book
+
+
+class Command(BaseCommand):
+    help = "Replace the library's rows with the deterministic example data (10 authors x 3 books)."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        Book.objects.all().delete()
+        Author.objects.all().delete()
+        for i in range(1, 11):
+            author = Author.objects.create(id=i, name=f"Author {i}", email=f"author{i}@example.com")
+            Book.objects.bulk_create(
+                Book(id=(i - 1) * 3 + j, title=f"Book {i}.{j}", author=author, published=1990 + j)
+                for j in range(1, 4)
+            )
+        self.stdout.write(f"seeded {Author.objects.count()} authors, {Book.objects.count()} books")

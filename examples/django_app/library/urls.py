@@ -1,0 +1,14 @@
+from django.urls import path
+
+from library import views
+
+urlpatterns = [
+    path("books/", views.book_list, name="book-list"),
+    path("books/n-plus-one/", views.books_n_plus_one, name="books-n-plus-one"),
+    path("books/optimized/", views.books_optimized, name="books-optimized"),
+    path("books/create/", views.book_create, name="book-create"),
+    path("books/<int:pk>/", views.book_detail, name="book-detail"),
+    path("slow/", views.slow, name="slow"),
+    path("error/", views.error, name="error"),
+    path("health/", views.health, name="health"),
+]

@@ -1,0 +1,179 @@
+"""The ``otel-perf`` command: ``demo``, ``sql``, ``maintain``, ``settings``.
+
+Every option that names the store also reads ``OTEL_PERF_STORE``, like the distro does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from otel_perf.version import __version__
+
+
+def _store_default() -> str:
+    return os.environ.get("OTEL_PERF_STORE", "./otel_perf_data")
+
+
+def _add_store(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store", default=_store_default(),
+        help="the store: a DuckLake folder or a .duckdb file (env: OTEL_PERF_STORE; "
+             "default ./otel_perf_data)",
+    )
+
+
+def _open_read(store: str):
+    from otel_perf.storage import StoreUnavailable, open_store, parse_address
+
+    address = parse_address(store)
+    try:
+        return open_store(address, read_only=True)
+    except StoreUnavailable as exc:
+        raise SystemExit(f"otel-perf: {exc}") from None
+
+
+def format_table(columns: list[str], rows: list[tuple], max_width: int = 60) -> str:
+    def cell(value) -> str:
+        if value is None:
+            return "NULL"
+        if isinstance(value, float):
+            text = f"{value:.3f}".rstrip("0").rstrip(".")
+        elif isinstance(value, (bytes, bytearray)):
+            text = value.hex()
+        else:
+            text = str(value)
+        return text if len(text) <= max_width else text[: max_width - 1] + "…"
+
+    cells = [[cell(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(columns, widths)),
+             "-+-".join("-" * w for w in widths)]
+    for row in cells:
+        lines.append(" | ".join(v.rjust(w) if _numeric(v) else v.ljust(w)
+                                for v, w in zip(row, widths)))
+    lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(lines)
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    import duckdb
+
+    con = _open_read(args.store)
+    try:
+        result = con.execute(args.query)
+    except duckdb.Error as exc:
+        print(f"otel-perf: {exc}", file=sys.stderr)
+        return 1
+    if result.description is None:
+        return 0
+    columns = [d[0] for d in result.description]
+    rows = result.fetchall()
+    if args.format == "json":
+        print(json.dumps([dict(zip(columns, r)) for r in rows], default=str, indent=2))
+    elif args.format == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    else:
+        print(format_table(columns, rows))
+    return 0
+
+
+def cmd_maintain(args: argparse.Namespace) -> int:
+    from otel_perf.storage import StoreUnavailable, open_store, parse_address
+    from otel_perf.storage.maintenance import Election, run_maintenance
+    from otel_perf.storage.schema import migrate
+
+    address = parse_address(args.store)
+    if address.kind == "none":
+        raise SystemExit("otel-perf: no store to maintain (OTEL_PERF_STORE=none)")
+    try:
+        con = open_store(address)
+    except StoreUnavailable as exc:
+        raise SystemExit(f"otel-perf: {exc}") from None
+    migrate(con)
+    election = Election(address)
+    if not election.try_win():
+        print("otel-perf: another process is maintaining the store right now; try again later")
+        return 1
+    try:
+        run_maintenance(con, address)
+    finally:
+        election.release()
+    print(f"otel-perf: maintained {address.describe()}")
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    from otel_perf.settings import load_settings, settings_table_markdown
+
+    if args.markdown:
+        print(settings_table_markdown())
+    else:
+        for key, value in vars(load_settings()).items():
+            print(f"{key} = {value!r}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from otel_perf.demo import run_demo
+
+    return run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="otel-perf",
+        description="Performance monitoring for Python web backends on OpenTelemetry.",
+    )
+    parser.add_argument("--version", action="version", version=f"otel-perf {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the example Django app under "
+                          "opentelemetry-instrument, load it, and summarise what was stored")
+    demo.add_argument("--requests", type=int, default=300, help="requests to send (default 300)")
+    demo.add_argument("--workers", type=int, default=3, help="gunicorn workers (default 3)")
+    demo.add_argument("--concurrency", type=int, default=4, help="client threads (default 4)")
+    demo.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    demo.add_argument("--server", choices=["gunicorn", "runserver"], default="gunicorn")
+    demo.add_argument("--store", default=os.environ.get("OTEL_PERF_STORE", "./otel_perf_demo"),
+                      help="where the demo's store goes (default ./otel_perf_demo, replaced)")
+    demo.set_defaults(func=cmd_demo)
+
+    sql = sub.add_parser("sql", help="run SQL on the store (works while the app runs)")
+    sql.add_argument("query", help='e.g. "SELECT endpoint, count(*) FROM requests GROUP BY 1"')
+    sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    _add_store(sql)
+    sql.set_defaults(func=cmd_sql)
+
+    maintain = sub.add_parser("maintain", help="compact the store now (flush inlined rows, "
+                              "merge files, expire old snapshots)")
+    _add_store(maintain)
+    maintain.set_defaults(func=cmd_maintain)
+
+    settings = sub.add_parser("settings", help="show the effective settings")
+    settings.add_argument("--markdown", action="store_true", help="the documented table")
+    settings.set_defaults(func=cmd_settings)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""otel-perf's Django integration: deferred instrumentation (and, later, the report views)."""

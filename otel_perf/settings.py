@@ -1,0 +1,236 @@
+"""One frozen settings object, built once from ``OTEL_PERF_*`` environment variables.
+
+Inside Django an optional ``OTEL_PERF = {...}`` dict in the Django settings fills in what the
+environment does not set (the environment always wins, as with every OpenTelemetry variable).
+Options are validated here, once, never during a request: a bad value logs one line naming
+the variable and the default used, and the app still starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+_logger = logging.getLogger("otel_perf")
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true/false")
+
+
+def _parse_positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be > 0")
+    return value
+
+
+def _parse_positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be > 0")
+    return value
+
+
+def _parse_paths(raw: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in raw.split(",") if p.strip())
+
+
+def _parse_choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    name: str
+    unit: str
+    default: Any
+    parse: Callable[[str], Any]
+    meaning: str
+
+    @property
+    def env(self) -> str:
+        return "OTEL_PERF_" + self.name.upper()
+
+
+# The single table of settings: the docs table and the validation both come from it.
+OPTIONS: tuple[Option, ...] = (
+    Option("enabled", "bool", True, _parse_bool,
+           "Set to false to turn otel-perf off entirely (plain OpenTelemetry remains)."),
+    Option("store", "path", "./otel_perf_data", str,
+           "Where facts are stored: a folder (DuckLake: SQLite catalog + Parquet files, any "
+           "number of processes), a path ending in .duckdb (one plain DuckDB file, "
+           "single process only), or `none` (no local store; export only)."),
+    Option("slow_request_ms", "ms", 1000.0, _parse_positive_float,
+           "A request at least this long is slow (flag `perf.slow`, logged as a warning)."),
+    Option("very_slow_request_ms", "ms", 5000.0, _parse_positive_float,
+           "A request at least this long is very slow (flag `perf.very_slow`, logged as an error)."),
+    Option("slow_query_ms", "ms", 1000.0, _parse_positive_float,
+           "A GraphQL operation at least this long is a slow query."),
+    Option("slow_db_ms", "ms", 500.0, _parse_positive_float,
+           "A single DB statement at least this long is a slow DB query."),
+    Option("n_plus_one_threshold", "count", 5, _parse_positive_int,
+           "Executions of one statement fingerprint within one request that make an N+1."),
+    Option("max_queries_per_request", "count", 10, _parse_positive_int,
+           "A request running more DB statements than this is flagged `perf.db.too_many`."),
+    Option("memory_per_request_mb", "MiB", 50.0, _parse_positive_float,
+           "A request whose memory delta reaches this is flagged `perf.memory.high`."),
+    Option("exclude_paths", "paths", ("/health", "/healthz", "/ready", "/static/",
+                                      "/favicon.ico", "/graphql/performance/",
+                                      "/api/v1/performance/", "/metrics"), _parse_paths,
+           "Comma-separated URL paths that are not requests (health checks, static files, the "
+           "product's own endpoints). `/x` matches `/x` and `/x/...`; `/x/` matches the prefix."),
+    Option("flush_interval_s", "s", 1.0, _parse_positive_float,
+           "How often each process's background writer commits what it has queued."),
+    Option("queue_size", "rows", 20000, _parse_positive_int,
+           "Requests a process may hold for the writer; beyond it they are dropped and counted."),
+    Option("max_open_traces", "traces", 10000, _parse_positive_int,
+           "Open local traces the processor tracks; the oldest are evicted beyond it."),
+    Option("maintenance_interval_s", "s", 300.0, _parse_positive_float,
+           "How often the elected process compacts the store (flush inlined rows, merge files, "
+           "expire snapshots)."),
+    Option("user_ids", "mode", "pseudonymous", _parse_choice("pseudonymous", "raw", "off"),
+           "How the authenticated user is recorded: a keyed pseudonym, the raw id (opt-in), "
+           "or not at all."),
+    Option("pseudonym_key", "secret", "", str,
+           "Key for user pseudonyms, shared by all workers and hosts. Default: derived from "
+           "Django's SECRET_KEY (without either, users are not recorded)."),
+    Option("tenant_header", "header", "X-Tenant-ID", str,
+           "Request header naming the tenant (seed 003); empty disables it."),
+    Option("tenant_attribute", "attribute", "tenant.id", str,
+           "Span attribute naming the tenant, for apps that set it themselves."),
+    Option("log_slow_requests", "bool", True, _parse_bool,
+           "Log slow requests (warning) and very slow ones (error) from the background thread."),
+)
+
+_BY_NAME = {o.name: o for o in OPTIONS}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    enabled: bool = True
+    store: str = "./otel_perf_data"
+    slow_request_ms: float = 1000.0
+    very_slow_request_ms: float = 5000.0
+    slow_query_ms: float = 1000.0
+    slow_db_ms: float = 500.0
+    n_plus_one_threshold: int = 5
+    max_queries_per_request: int = 10
+    memory_per_request_mb: float = 50.0
+    exclude_paths: tuple[str, ...] = _BY_NAME["exclude_paths"].default
+    flush_interval_s: float = 1.0
+    queue_size: int = 20000
+    max_open_traces: int = 10000
+    maintenance_interval_s: float = 300.0
+    user_ids: str = "pseudonymous"
+    pseudonym_key: str = ""
+    tenant_header: str = "X-Tenant-ID"
+    tenant_attribute: str = "tenant.id"
+    log_slow_requests: bool = True
+
+    @property
+    def store_enabled(self) -> bool:
+        return self.store.strip().lower() != "none"
+
+    def is_excluded(self, path: str | None) -> bool:
+        if not path:
+            return False
+        for prefix in self.exclude_paths:
+            if prefix.endswith("/"):
+                if path.startswith(prefix):
+                    return True
+            elif path == prefix or path.startswith(prefix + "/"):
+                return True
+        return False
+
+
+def _coerce(option: Option, value: Any) -> Any:
+    """A Django-settings value may already be typed; strings go through the env parser."""
+    if isinstance(value, str):
+        return option.parse(value)
+    if option.name == "exclude_paths":
+        return tuple(str(v) for v in value)
+    if isinstance(option.default, bool):
+        if not isinstance(value, bool):
+            raise ValueError("expected a bool")
+        return value
+    return option.parse(str(value))
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, django_options: Mapping[str, Any] | None = None
+) -> Settings:
+    """Build the settings; never raises. Each bad value is logged once with its default."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for key, raw in (django_options or {}).items():
+        option = _BY_NAME.get(str(key).lower())
+        if option is None:
+            _logger.warning("otel-perf: unknown key %r in Django settings OTEL_PERF; ignored", key)
+            continue
+        try:
+            values[option.name] = _coerce(option, raw)
+        except (TypeError, ValueError) as exc:
+            _logger.warning(
+                "otel-perf: OTEL_PERF[%r]=%r is invalid (%s); using the default %r",
+                key, raw, exc, option.default,
+            )
+    for option in OPTIONS:
+        raw = environ.get(option.env)
+        if raw is None or raw.strip() == "" and option.name != "tenant_header":
+            continue
+        try:
+            values[option.name] = option.parse(raw)
+        except (TypeError, ValueError) as exc:
+            _logger.warning(
+                "otel-perf: %s=%r is invalid (%s); using the default %r",
+                option.env, raw, exc, values.get(option.name, option.default),
+            )
+    if values.get("very_slow_request_ms", 5000.0) < values.get("slow_request_ms", 1000.0):
+        _logger.warning(
+            "otel-perf: OTEL_PERF_VERY_SLOW_REQUEST_MS is below OTEL_PERF_SLOW_REQUEST_MS; "
+            "using the slow threshold for both"
+        )
+        values["very_slow_request_ms"] = values.get("slow_request_ms", 1000.0)
+    return Settings(**values)
+
+
+def settings_table_markdown() -> str:
+    """The documented table (README and docs are checked against it by a test)."""
+    rows = ["| Variable | Django key | Unit | Default | Meaning |", "|---|---|---|---|---|"]
+    for o in OPTIONS:
+        default = ",".join(o.default) if isinstance(o.default, tuple) else o.default
+        if default == "":
+            default = "(unset)"
+        rows.append(f"| `{o.env}` | `{o.name}` | {o.unit} | `{default}` | {o.meaning} |")
+    return "\n".join(rows)
+
+
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    global _current
+    if _current is None:
+        _current = load_settings()
+    return _current
+
+
+def set_settings(settings: Settings) -> None:
+    """Replace the process's settings once Django's own OTEL_PERF dict can be read."""
+    global _current
+    _current = settings

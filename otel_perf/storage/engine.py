@@ -1,0 +1,102 @@
+"""Opening the store: DuckDB with the pinned extensions loaded offline, the store attached as ``perf``.
+
+The extensions come from their PyPI packages (``duckdb-extension-*==1.5.5``), loaded by path:
+nothing is downloaded at run time, and autoloading is off so a missing package is a clear error
+rather than a network call.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import duckdb
+
+from otel_perf.storage.address import ALIAS, StoreAddress, StoreUnavailable
+# Small commits stay in the catalog (no Parquet file per flush); maintenance flushes them.
+INLINE_ROW_LIMIT = 5000
+
+
+HAS_SCHEMA = ("SELECT count(*) > 0 FROM duckdb_tables() "
+              "WHERE database_name = ? AND table_name = 'requests'")
+
+
+def _extension_path(package: str, name: str) -> str:
+    module = importlib.import_module(package)
+    folder = os.path.join(os.path.dirname(module.__file__), "extensions", "v" + duckdb.__version__)
+    path = os.path.join(folder, name + ".duckdb_extension")
+    if not os.path.exists(path):
+        raise StoreUnavailable(
+            f"the DuckDB extension {name} for duckdb {duckdb.__version__} is not installed "
+            f"(pip install {package.replace('_', '-')}=={duckdb.__version__})"
+        )
+    return path
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    )
+    return con
+
+
+def _load_ducklake(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"LOAD '{_extension_path('duckdb_extension_sqlite_scanner', 'sqlite_scanner')}'")
+    con.execute(f"LOAD '{_extension_path('duckdb_extension_ducklake', 'ducklake')}'")
+
+
+def _sql_string(value: str) -> str:
+    # ATTACH takes no bound parameters; paths are quoted as SQL string literals.
+    return "'" + value.replace("'", "''") + "'"
+
+
+def attach(con: duckdb.DuckDBPyConnection, address: StoreAddress, read_only: bool = False) -> None:
+    """Attach the store as ``perf`` and make it the default database."""
+    try:
+        if address.kind == "ducklake":
+            if read_only and not os.path.exists(address.catalog_path):
+                raise StoreUnavailable(f"no otel-perf store at {address.path}")
+            if not read_only:
+                os.makedirs(address.data_path, exist_ok=True)
+            _load_ducklake(con)
+            options = [
+                f"DATA_PATH {_sql_string(address.data_path)}",
+                # The folder may have been moved or mounted elsewhere: data files are
+                # addressed relative to the data path, so the current location wins.
+                "OVERRIDE_DATA_PATH TRUE",
+            ]
+            if read_only:
+                options.append("READ_ONLY")
+            else:
+                options.append(f"DATA_INLINING_ROW_LIMIT {INLINE_ROW_LIMIT}")
+            con.execute(
+                f"ATTACH {_sql_string('ducklake:sqlite:' + address.catalog_path)} AS {ALIAS} "
+                f"({', '.join(options)})"
+            )
+        elif address.kind == "duckdb":
+            if read_only and not os.path.exists(address.path):
+                raise StoreUnavailable(f"no otel-perf store at {address.path}")
+            if not read_only:
+                os.makedirs(os.path.dirname(address.path), exist_ok=True)
+            mode = " (READ_ONLY)" if read_only else ""
+            con.execute(f"ATTACH {_sql_string(address.path)} AS {ALIAS}{mode}")
+        else:
+            raise StoreUnavailable("the local store is disabled (OTEL_PERF_STORE=none)")
+        con.execute(f"USE {ALIAS}")
+        if read_only and not con.execute(HAS_SCHEMA, [ALIAS]).fetchone()[0]:
+            # The first writer attached (catalog created) but has not committed the schema.
+            raise StoreUnavailable(f"{address.describe()} has no data yet")
+    except StoreUnavailable:
+        raise
+    except (duckdb.Error, OSError) as exc:
+        raise StoreUnavailable(f"cannot open {address.describe()}: {exc}") from exc
+
+
+def open_store(address: StoreAddress, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    con = connect()
+    try:
+        attach(con, address, read_only=read_only)
+    except BaseException:
+        con.close()
+        raise
+    return con

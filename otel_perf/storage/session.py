@@ -1,0 +1,88 @@
+"""The writer thread's connection to the store: attach, migrate, insert, maintain — with retries.
+
+Imported only on the writer thread (see writer.py for why duckdb must not load before fork).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import duckdb
+
+from otel_perf.storage import schema
+from otel_perf.storage.address import StoreAddress
+from otel_perf.storage.engine import StoreUnavailable, open_store
+from otel_perf.storage.maintenance import run_maintenance
+from otel_perf.storage.rows import Columns
+
+# Several workers commit to one SQLite catalog: these errors clear up when retried.
+_TRANSIENT = ("lock", "conflict", "busy", "retry")
+
+# Named statements, one per table (table names are ours, never user input).
+INSERT_BATCH = {
+    table: f"INSERT INTO {table} BY NAME SELECT * FROM otel_perf_batch" for table in schema.TABLES
+}
+
+ERRORS = (duckdb.Error, OSError, StoreUnavailable, schema.SchemaTooNew)
+
+
+def is_transient(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(word in text for word in _TRANSIENT)
+
+
+def with_retries(action, attempts: int = 8, first_delay: float = 0.05):
+    """Run ``action``; retry transient lock conflicts with exponential backoff and jitter."""
+    delay = first_delay
+    for attempt in range(attempts):
+        try:
+            return action()
+        except ERRORS as exc:
+            if attempt == attempts - 1 or not is_transient(exc):
+                raise
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 2.0)
+    return None
+
+
+class StoreSession:
+    def __init__(self, address: StoreAddress) -> None:
+        self.address = address
+        # Creating the catalog races with the other workers' first attach: retry it too.
+        self.con = with_retries(lambda: open_store(address))
+        try:
+            with_retries(lambda: schema.migrate(self.con))
+        except BaseException:
+            self.close()
+            raise
+
+    def insert(self, tables: list[Columns]) -> None:
+        with_retries(lambda: self._insert_once(tables))
+
+    def _insert_once(self, tables: list[Columns]) -> None:
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for columns in tables:
+                con.register("otel_perf_batch", columns.to_arrow())
+                try:
+                    con.execute(INSERT_BATCH[columns.table])
+                finally:
+                    con.unregister("otel_perf_batch")
+            con.execute("COMMIT")
+        except BaseException:
+            try:
+                con.execute("ROLLBACK")
+            except duckdb.Error:  # a failed commit already ended the transaction
+                pass
+            raise
+
+    def maintain(self) -> None:
+        with_retries(lambda: run_maintenance(self.con, self.address), attempts=3)
+
+    def close(self) -> None:
+        try:
+            self.con.close()
+        except duckdb.Error:
+            pass

@@ -1,0 +1,330 @@
+"""The per-process background writer: a bounded queue drained into the store by one daemon thread.
+
+Modelled on the SDK's BatchSpanProcessor: ``submit`` is a deque append (drop-and-count when
+full), the thread starts lazily on the first submit *in the process that serves requests*
+(gunicorn's master and runserver's reloader parent never submit, so they never open the
+store), it restarts after fork, commits at least every ``flush_interval_s`` and on shutdown,
+and retries lock conflicts with jitter. Anything that goes wrong with the store is logged once
+as a warning and counted; the app never sees it.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+import weakref
+from typing import Any
+
+from otel_perf.settings import Settings
+from otel_perf.storage.address import StoreAddress
+from otel_perf.storage.maintenance import Election
+from otel_perf.storage.rows import Batch, Columns, ResourceInfo
+
+# duckdb is imported on the writer thread, never at import time: this module is imported by
+# the configurator in every process, including gunicorn's master, and a process that imported
+# duckdb before fork() aborts its forked children at exit ("terminate called without an
+# active exception", measured with duckdb 1.5.5).
+
+_logger = logging.getLogger("otel_perf")
+
+MAX_BATCH = 20000  # rows per transaction: few, large transactions are what DuckLake likes
+HEARTBEAT_S = 60.0
+
+_writers: weakref.WeakSet[StoreWriter] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for writer in list(_writers):
+        writer._reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class StoreWriter:
+    def __init__(self, address: StoreAddress, settings: Settings, resource_attributes=None,
+                 suppress=None) -> None:
+        self.address = address
+        self.settings = settings
+        self._resource = ResourceInfo(resource_attributes or {})
+        self._suppress = suppress
+        self._host = socket.gethostname()
+        self._lock = threading.Lock()
+        self._reset_state()
+        _writers.add(self)
+
+    def _reset_state(self) -> None:
+        self._pid = os.getpid()
+        self._queue: collections.deque = collections.deque()
+        self._wake = threading.Event()
+        self._idle = threading.Condition(threading.Lock())
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._session = None  # a StoreSession, opened on the writer thread
+        self._next_attach = 0.0
+        self._attach_backoff = 1.0
+        self._warned: set[str] = set()
+        self._election = Election(self.address)
+        self._next_maintenance = 0.0
+        self._next_heartbeat = 0.0
+        self._started_at = time.time()
+        # One instance per process. The resource's service.instance.id is created before
+        # gunicorn forks, so every worker shares it: the pid tells the workers apart.
+        base = self._resource.service_instance or f"{self._host}:{uuid.uuid4().hex[:8]}"
+        self._instance_id = f"{base}/{self._pid}"
+        self._pending = 0  # items taken from the queue but not yet committed
+        self._flush_requested = False
+        self.requests_written = 0
+        self.requests_dropped = 0
+        self.write_errors = 0
+        self.traces_evicted_source = None  # set by the pipeline to the processor
+
+    def _reset_after_fork(self) -> None:
+        # The parent's thread, connection and queue do not exist in the child.
+        self._lock = threading.Lock()
+        self._reset_state()
+
+    # -- hot path ------------------------------------------------------------------------------
+    def submit(self, item: Any) -> None:
+        if self._pid != os.getpid():
+            self._reset_after_fork()
+        queue = self._queue
+        if len(queue) >= self.settings.queue_size:
+            self.requests_dropped += 1
+            return
+        queue.append(item)
+        if self._thread is None:
+            self._start()
+        elif len(queue) >= MAX_BATCH:
+            self._wake.set()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is not None or self._stopping:
+                return
+            thread = threading.Thread(target=self._run, name="otel-perf-writer", daemon=True)
+            self._thread = thread
+            thread.start()
+
+    # -- control ---------------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        return {
+            "store": self.address.describe(),
+            "queued": len(self._queue),
+            "requests_written": self.requests_written,
+            "requests_dropped": self.requests_dropped,
+            "write_errors": self.write_errors,
+        }
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Commit everything submitted so far; True when it got there within ``timeout``."""
+        if self._thread is None or self._pid != os.getpid():
+            return not self._queue
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            self._flush_requested = True
+            self._wake.set()
+            while self._queue or self._pending:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._thread.is_alive() or self._session is None \
+                        and self._next_attach > time.monotonic():
+                    return False
+                self._idle.wait(min(remaining, 0.1))
+                self._wake.set()
+        return True
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        if self._pid != os.getpid():
+            return
+        self.flush(timeout)
+        self._stopping = True
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            thread.join(timeout)
+        left = len(self._queue)
+        if left:
+            self._queue.clear()
+            self.requests_dropped += left
+        if self.requests_dropped:
+            _logger.warning(
+                "otel-perf: this process dropped %d request(s) it could not store (%s)",
+                self.requests_dropped, self.address.describe(),
+            )
+
+    # -- background thread ---------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.settings.flush_interval_s)
+            self._wake.clear()
+            stopping = self._stopping
+            try:
+                if self._suppress is not None:
+                    with self._suppress():
+                        self._cycle(final=stopping)
+                else:
+                    self._cycle(final=stopping)
+            except Exception as exc:  # the thread must survive anything
+                self._warn_once("cycle", "otel-perf: the store writer failed: %s", exc)
+            with self._idle:
+                self._idle.notify_all()
+            if stopping:
+                self._close()
+                return
+
+    def _cycle(self, final: bool = False) -> None:
+        while self._queue:
+            if self._open(force=final) is None:
+                return  # the store is unavailable: items wait (bounded) for the next try
+            items = []
+            queue = self._queue
+            while queue and len(items) < MAX_BATCH:
+                items.append(queue.popleft())
+            self._pending = len(items)
+            try:
+                if not self._write(items):
+                    return
+            finally:
+                self._pending = 0
+        now = time.monotonic()
+        if self._session is not None and (now >= self._next_heartbeat or final):
+            self._heartbeat()
+        if self._session is not None and now >= self._next_maintenance and not final:
+            self._next_maintenance = now + self.settings.maintenance_interval_s
+            self._maybe_maintain()
+
+    def _open(self, force: bool = False):
+        if self._session is not None:
+            return self._session
+        now = time.monotonic()
+        if now < self._next_attach and not force:
+            return None
+        from otel_perf.storage import session  # imports duckdb: on this thread only
+
+        try:
+            self._session = session.StoreSession(self.address)
+        except session.ERRORS as exc:
+            self._next_attach = now + self._attach_backoff
+            self._attach_backoff = min(self._attach_backoff * 2, 30.0)
+            self._warn_once(
+                "attach",
+                "otel-perf: cannot use the store (%s); the app is unaffected, requests are "
+                "kept (up to OTEL_PERF_QUEUE_SIZE) or counted as dropped until it can. "
+                "Retrying in the background.",
+                exc,
+            )
+            return None
+        self._attach_backoff = 1.0
+        self._next_maintenance = now + min(self.settings.maintenance_interval_s, 30.0)
+        if "attach" in self._warned:
+            _logger.warning("otel-perf: the store is usable again (%s)", self.address.describe())
+            self._warned.discard("attach")
+        return self._session
+
+    def _write(self, items: list) -> bool:
+        """Commit ``items``; False (items put back, bounded) when the store failed transiently."""
+        from otel_perf.storage import session
+
+        batch = Batch()
+        for item in items:
+            try:
+                batch.add(item, self._resource, self._host, self._instance_id)
+            except Exception as exc:
+                self.write_errors += 1
+                self.requests_dropped += 1
+                self._warn_once("row", "otel-perf: could not convert a span to a row: %s", exc)
+        try:
+            self._session.insert(batch.tables())
+        except session.ERRORS as exc:
+            self.write_errors += 1
+            self._drop_session()
+            if session.is_transient(exc):
+                self._requeue(items)
+                self._warn_once("write", "otel-perf: the store is busy (%s); will retry", exc)
+            else:
+                self.requests_dropped += len(batch.requests)
+                self._warn_once("write", "otel-perf: writing to the store failed (%s); %d "
+                                "request(s) dropped and counted", exc, len(batch.requests))
+            return False
+        self.requests_written += len(batch.requests)
+        self._log_slow(batch.slow)
+        return True
+
+    def _requeue(self, items: list) -> None:
+        queue = self._queue
+        queue.extendleft(reversed(items))
+        while len(queue) > self.settings.queue_size:
+            queue.popleft()
+            self.requests_dropped += 1
+
+    def _heartbeat(self) -> None:
+        from otel_perf.storage import session
+
+        self._next_heartbeat = time.monotonic() + HEARTBEAT_S
+        r = self._resource
+        row = Columns("service_instances")
+        source = self.traces_evicted_source
+        row.add({
+            "instance_id": self._instance_id,
+            "service_name": r.service_name,
+            "service_version": r.service_version,
+            "deployment_environment": r.deployment_environment,
+            "host_name": r.host_name or self._host,
+            "pid": self._pid,
+            "started_at": int(self._started_at * 1_000_000),
+            "last_seen": int(time.time() * 1_000_000),
+            "requests_written": self.requests_written,
+            "requests_dropped": self.requests_dropped,
+            "traces_evicted": getattr(source, "traces_evicted", 0),
+            "write_errors": self.write_errors,
+        })
+        try:
+            self._session.insert([row])
+        except session.ERRORS as exc:
+            self._warn_once("heartbeat", "otel-perf: heartbeat failed: %s", exc)
+
+    def _maybe_maintain(self) -> None:
+        from otel_perf.storage import session
+
+        if not self._election.try_win():
+            return
+        try:
+            self._session.maintain()
+        except session.ERRORS as exc:
+            self._warn_once("maintenance", "otel-perf: store maintenance failed: %s", exc)
+
+    def _log_slow(self, rows: list[dict]) -> None:
+        if not self.settings.log_slow_requests:
+            return
+        for row in rows:
+            very = row["is_very_slow"]
+            threshold = self.settings.very_slow_request_ms if very else self.settings.slow_request_ms
+            _logger.log(
+                logging.ERROR if very else logging.WARNING,
+                "otel-perf: slow request %s took %.0f ms (threshold %.0f ms, %d DB queries, "
+                "status %s, trace %s)",
+                row["endpoint"], row["duration_ms"], threshold, row["db_count"] or 0,
+                row["status_code"], row["trace_id"].hex(),
+            )
+
+    def _warn_once(self, key: str, message: str, *args) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            _logger.warning(message, *args)
+
+    def _drop_session(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            session.close()
+
+    def _close(self) -> None:
+        if self._session is not None:
+            self._heartbeat()
+        self._election.release()
+        self._drop_session()

@@ -1,0 +1,1 @@
+"""Span processing: PerfSpanProcessor, SQL fingerprinting, N+1 detection, sampling."""

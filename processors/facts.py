@@ -1,0 +1,124 @@
+"""Pure functions that turn a local trace's raw observations into the facts we report."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from urllib.parse import urlsplit
+
+from processors import attributes as A
+from processors.sql_fingerprint import fingerprint_cached
+
+_NS_PER_MS = 1_000_000.0
+
+# Statements a framework runs for itself, not for the app (glossary: not DB queries).
+# Django's sqlite backend renders connection.queries under DEBUG=True by asking sqlite to
+# QUOTE each parameter: one extra statement per app query that Django itself does not count.
+_FRAMEWORK_STATEMENT = re.compile(r"^\s*SELECT\s+QUOTE\(\?\)(\s*,\s*QUOTE\(\?\))*\s*$", re.I)
+
+SUGGESTION_ORM = (
+    "The same statement ran once per row: load the related rows in one query "
+    "(Django: select_related for foreign keys, prefetch_related for reverse/many relations; "
+    "SQLAlchemy: selectinload/joinedload; GraphQL: a DataLoader)."
+)
+
+
+def is_framework_statement(statement: str) -> bool:
+    return bool(_FRAMEWORK_STATEMENT.match(statement))
+
+
+def endpoint_key(method: str | None, route: str | None) -> str:
+    """``"METHOD /route"``; never the raw URL (cardinality, privacy)."""
+    method = (method or "GET").upper()
+    if method == "_OTHER":
+        method = "OTHER"
+    if not route:
+        return f"{method} (unmatched)"
+    return f"{method} {route if route.startswith('/') else '/' + route}"
+
+
+def strip_query(path: str | None) -> str | None:
+    if not path:
+        return path
+    cut = path.find("?")
+    return path if cut < 0 else path[:cut]
+
+
+def request_path(attributes) -> str | None:
+    """The URL path without its query string, from whichever attribute the server set."""
+    path = A.first(attributes, A.URL_PATH)
+    if path:
+        return strip_query(path)
+    url = A.first(attributes, A.URL_FULL)
+    if not url:
+        return None
+    try:
+        return urlsplit(url).path or "/"
+    except ValueError:
+        return None
+
+
+@dataclasses.dataclass
+class StatementGroup:
+    fingerprint: int
+    statement: str
+    db_system: str | None
+    calls: int = 0
+    total_ns: int = 0
+    max_ns: int = 0
+    slow_count: int = 0
+
+
+@dataclasses.dataclass
+class DbSummary:
+    count: int
+    total_ns: int
+    slow_count: int
+    slowest_ns: int
+    slowest: StatementGroup | None
+    groups: list[StatementGroup]
+    n_plus_one: list[StatementGroup]
+
+    @property
+    def time_ms(self) -> float:
+        return self.total_ns / _NS_PER_MS
+
+
+def summarize_db(
+    entries: list[tuple[int, int, str, int, str | None]], slow_db_ns: int, n_plus_one_threshold: int
+) -> DbSummary:
+    """Fold DB span observations ``(span_id, parent_span_id, statement, duration_ns, system)``.
+
+    A DB span whose parent is itself a DB span is a twin (two instrumentations of one
+    statement, e.g. SQLAlchemy over psycopg): only the outer one counts.
+    """
+    db_span_ids = {e[0] for e in entries}
+    groups: dict[int, StatementGroup] = {}
+    count = total = slow = 0
+    slowest_ns = 0
+    slowest: StatementGroup | None = None
+    for span_id, parent_id, statement, duration_ns, system in entries:
+        if parent_id in db_span_ids or is_framework_statement(statement):
+            continue
+        fp, normalized = fingerprint_cached(statement)
+        group = groups.get(fp)
+        if group is None:
+            group = groups[fp] = StatementGroup(fp, normalized, system)
+        group.calls += 1
+        group.total_ns += duration_ns
+        if duration_ns > group.max_ns:
+            group.max_ns = duration_ns
+        if duration_ns >= slow_db_ns:
+            group.slow_count += 1
+            slow += 1
+        if duration_ns >= slowest_ns:
+            slowest_ns, slowest = duration_ns, group
+        count += 1
+        total += duration_ns
+    ordered = list(groups.values())
+    n_plus_one = [g for g in ordered if g.calls >= n_plus_one_threshold]
+    return DbSummary(count, total, slow, slowest_ns, slowest, ordered, n_plus_one)
+
+
+def fingerprint_hex(fp: int) -> str:
+    return format(fp & 0xFFFFFFFFFFFFFFFF, "016x")

@@ -1,0 +1,207 @@
+"""PerfSpanProcessor: folds each local trace's facts into its root span, then hands it to the store.
+
+Hot path (every span): ``on_start`` and ``on_end`` do a dict lookup and, for DB spans, one list
+append — O(1), no I/O, no logging, never raising into the app. The per-request work (folding
+the DB observations, N+1 detection, memory readings) runs once when the local root ends, in a
+wrapper around the root's ``end`` so the facts become attributes while the span can still take
+them: every exporter (OTLP, console) then shows them as tags. Turning spans into rows happens on
+the store writer's background thread.
+
+State is bounded: at most ``max_open_traces`` local traces are tracked; the oldest are evicted
+(and counted) so traces that never end cannot grow memory.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import SpanKind, StatusCode
+
+from otel_perf.settings import Settings, get_settings
+from processors import attributes as A
+from processors.facts import endpoint_key, fingerprint_hex, request_path, summarize_db
+from processors.memory import max_rss_bytes, memory_figures, rss_bytes
+
+_logger = logging.getLogger("otel_perf")
+_NS_PER_MS = 1_000_000.0
+
+
+class LocalTrace:
+    """What one local trace has observed so far. Created for request and operation roots only."""
+
+    __slots__ = (
+        "root_span_id", "kind", "rss_start", "maxrss_start", "db", "cache_hits",
+        "cache_misses", "cache_ns", "summary", "memory", "excluded",
+    )
+
+    def __init__(self, root_span_id: int, kind: str) -> None:
+        self.root_span_id = root_span_id
+        self.kind = kind  # "request" | "operation"
+        self.rss_start = rss_bytes()
+        self.maxrss_start = max_rss_bytes()
+        self.db: list[tuple[int, int, str, int, str | None]] = []
+        self.cache_hits = 0
+        self.cache_misses = 0
+        self.cache_ns = 0
+        self.summary = None
+        self.memory: tuple[float, float, float] | None = None
+        self.excluded = False
+
+
+class PerfSpanProcessor(SpanProcessor):
+    """Derives per-request performance facts. ``sink.submit((kind, span, trace))`` receives roots."""
+
+    def __init__(self, sink: Any = None, settings: Settings | None = None) -> None:
+        self._settings = settings or get_settings()
+        self._sink = sink
+        self._traces: dict[int, LocalTrace] = {}
+        self.traces_evicted = 0
+        self.internal_errors = 0
+
+    # -- configuration -------------------------------------------------------------------
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    def update_settings(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def set_sink(self, sink: Any) -> None:
+        self._sink = sink
+
+    # -- hot path --------------------------------------------------------------------------
+    def on_start(self, span: Span, parent_context=None) -> None:
+        try:
+            parent = span.parent
+            if parent is not None and not parent.is_remote:
+                return
+            if span.kind is SpanKind.SERVER:
+                kind = "request"
+            elif span.attributes.get(A.OPERATION_KIND) is not None:
+                kind = "operation"
+            else:
+                return  # startup statements, background roots: not requests
+            ctx = span.get_span_context()
+            traces = self._traces
+            if len(traces) >= self._settings.max_open_traces:
+                self._evict_oldest()
+            trace = LocalTrace(ctx.span_id, kind)
+            traces[ctx.trace_id] = trace
+            # Facts must be set while the root is still open; the SDK's end() freezes
+            # attributes before any processor hook runs, so fold just before it.
+            span.end = functools.partial(self._end_root, span, trace, span.end)
+        except Exception:  # never break the host app
+            self.internal_errors += 1
+
+    def on_end(self, span: ReadableSpan) -> None:
+        try:
+            ctx = span.context
+            trace = self._traces.get(ctx.trace_id)
+            if trace is None:
+                return
+            if ctx.span_id == trace.root_span_id:
+                del self._traces[ctx.trace_id]
+                if not trace.excluded and self._sink is not None:
+                    self._sink.submit((trace.kind, span, trace))
+                return
+            attrs = span.attributes
+            statement = attrs.get("db.query.text") or attrs.get("db.statement")
+            if statement is not None:
+                parent = span.parent
+                trace.db.append((
+                    ctx.span_id,
+                    parent.span_id if parent is not None else 0,
+                    statement,
+                    span.end_time - span.start_time,
+                    attrs.get("db.system.name") or attrs.get("db.system"),
+                ))
+        except Exception:
+            self.internal_errors += 1
+
+    def _evict_oldest(self) -> None:
+        try:
+            self._traces.pop(next(iter(self._traces)), None)
+            self.traces_evicted += 1
+        except (RuntimeError, StopIteration):  # another thread changed the dict meanwhile
+            pass
+
+    # -- once per root ---------------------------------------------------------------------
+    def _end_root(self, span: Span, trace: LocalTrace, end, end_time: int | None = None) -> None:
+        if end_time is None:
+            end_time = time.time_ns()
+        try:
+            self._fold(span, trace, end_time)
+        except Exception:
+            self.internal_errors += 1
+        end(end_time)
+
+    def _fold(self, span: Span, trace: LocalTrace, end_time: int) -> None:
+        s = self._settings
+        attrs = span.attributes
+        facts: dict[str, Any] = {}
+        if trace.kind == "request":
+            if s.is_excluded(request_path(attrs)):
+                trace.excluded = True
+                return
+            facts[A.ENDPOINT] = endpoint_key(A.first(attrs, A.HTTP_METHOD), attrs.get(A.HTTP_ROUTE))
+        summary = summarize_db(trace.db, int(s.slow_db_ms * _NS_PER_MS), s.n_plus_one_threshold)
+        trace.summary = summary
+        trace.db = []  # release the raw statements early
+        duration_ms = (end_time - span.start_time) / _NS_PER_MS
+        status = A.first(attrs, A.HTTP_STATUS)
+        # A handled exception (Django's Http404) also marks the span ERROR; when a status was
+        # sent, it decides. No status means the exception escaped: that is an error.
+        if isinstance(status, int):
+            error = status >= 500
+        else:
+            error = span.status.status_code is StatusCode.ERROR
+        memory = memory_figures(trace.rss_start, trace.maxrss_start, rss_bytes(), max_rss_bytes())
+        trace.memory = memory
+        facts.update({
+            A.DB_COUNT: summary.count,
+            A.DB_TIME_MS: summary.time_ms,
+            A.DB_SLOW_COUNT: summary.slow_count,
+            A.DB_TOO_MANY: summary.count > s.max_queries_per_request,
+            A.N_PLUS_ONE: bool(summary.n_plus_one),
+            A.N_PLUS_ONE_COUNT: len(summary.n_plus_one),
+            A.SLOW: duration_ms >= s.slow_request_ms,
+            A.VERY_SLOW: duration_ms >= s.very_slow_request_ms,
+            A.ERROR: error,
+            A.MEMORY_USAGE_MB: round(memory[0], 3),
+            A.MEMORY_DELTA_MB: round(memory[1], 3),
+            A.MEMORY_PEAK_MB: round(memory[2], 3),
+            A.MEMORY_HIGH: memory[1] >= s.memory_per_request_mb,
+            A.CACHE_HITS: trace.cache_hits,
+            A.CACHE_MISSES: trace.cache_misses,
+            A.CACHE_TIME_MS: trace.cache_ns / _NS_PER_MS,
+        })
+        if summary.slowest is not None:
+            facts[A.DB_SLOWEST_MS] = summary.slowest_ns / _NS_PER_MS
+            facts[A.DB_SLOWEST_STATEMENT] = summary.slowest.statement
+        if summary.n_plus_one:
+            facts[A.N_PLUS_ONE_STATEMENTS] = [g.statement for g in summary.n_plus_one]
+            facts[A.N_PLUS_ONE_FINGERPRINTS] = [fingerprint_hex(g.fingerprint)
+                                                for g in summary.n_plus_one]
+            facts[A.N_PLUS_ONE_EXECUTIONS] = [g.calls for g in summary.n_plus_one]
+        if s.tenant_attribute and A.TENANT not in attrs:
+            tenant = attrs.get(s.tenant_attribute)
+            if tenant is not None:
+                facts[A.TENANT] = str(tenant)
+        span.set_attributes(facts)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def open_traces(self) -> int:
+        return len(self._traces)
+
+    def shutdown(self) -> None:
+        if self._sink is not None:
+            self._sink.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        if self._sink is not None:
+            return self._sink.flush(timeout_millis / 1000.0)
+        return True

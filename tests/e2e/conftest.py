@@ -1,0 +1,174 @@
+"""End-to-end fixtures: the example app as a real subprocess under ``opentelemetry-instrument``.
+
+Nothing of ours is mocked: the app is launched the way a user launches it, requests go over
+real HTTP, and the store is read back with the same code the CLI uses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from otel_perf import demo
+from otel_perf.storage import StoreUnavailable, open_store, parse_address
+
+REPO = Path(__file__).resolve().parents[2]
+APP_DIR = REPO / "examples" / "django_app"
+
+GROUND_TRUTH_SCRIPT = r"""
+import json, os, sys
+import django
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+os.environ["DJANGO_SETTINGS_MODULE"] = "mysite.settings"
+django.setup()
+client = Client(raise_request_exception=False)
+out = {}
+for path in sys.argv[1:]:
+    with CaptureQueriesContext(connection) as ctx:
+        status = client.get(path).status_code
+    out[path] = {"queries": len(ctx.captured_queries), "status": status}
+print(json.dumps(out))
+"""
+
+
+def query(store: str, sql: str, params=None):
+    con = open_store(parse_address(store), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def wait_for_rows(store: str, expected: int, sql: str = "SELECT count(*) FROM requests",
+                  timeout: float = 20.0) -> int:
+    """Poll the store (readable while the app runs) until ``expected`` rows are there."""
+    deadline = time.monotonic() + timeout
+    count = -1
+    while time.monotonic() < deadline:
+        try:
+            count = query(store, sql)[0][0]
+        except StoreUnavailable:
+            count = -1
+        if count >= expected:
+            return count
+        time.sleep(0.2)
+    return count
+
+
+def get(url: str, headers: dict | None = None) -> int:
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            resp.read()
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        exc.read()
+        return exc.code
+
+
+class App:
+    """A running example app: ``base`` URL, its ``store``, its combined output in ``log()``."""
+
+    def __init__(self, tmp: Path, server: str = "gunicorn", workers: int = 2, debug: bool = False,
+                 store: str | None = None, extra_env: dict | None = None,
+                 reload: bool = False) -> None:
+        self.tmp = tmp
+        self.server = server
+        self.store = store if store is not None else str(tmp / "store")
+        self.db_path = str(tmp / "app.sqlite3")
+        self.env = demo.app_environment(self.store, self.db_path, debug=debug)
+        self.env["EXAMPLE_SLOW_SECONDS"] = "1.05"
+        self.env["OTEL_PERF_FLUSH_INTERVAL_S"] = "0.3"
+        self.env.update(extra_env or {})
+        self.port = demo.free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.command = demo.server_command(server, self.port, workers, reload=reload)
+        self.log_path = tmp / f"server-{self.port}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def prepare(self) -> App:
+        plain = {k: v for k, v in self.env.items() if not k.startswith("OTEL_")}
+        demo.prepare_database(APP_DIR, plain)
+        return self
+
+    def start(self) -> App:
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(self.command, cwd=APP_DIR, env=self.env, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            demo.wait_ready(self.base, self.proc, timeout=60)
+        except SystemExit as exc:
+            self.stop()
+            pytest.fail(f"{exc}\n{self.log()}")
+        return self
+
+    def get(self, path: str, headers: dict | None = None) -> int:
+        return get(self.base + path, headers)
+
+    def stop(self) -> int | None:
+        """Stop as a user would: Ctrl-C for runserver (its reloader child too), SIGTERM for
+        gunicorn's master (which stops its workers gracefully)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            if self.server == "runserver":
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGINT)
+                try:
+                    self.proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+            demo.stop(self.proc)
+        if not self._log.closed:
+            self._log.close()
+        return self.proc.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+
+@pytest.fixture
+def make_app(tmp_path):
+    apps: list[App] = []
+
+    @contextlib.contextmanager
+    def run(**kwargs):
+        app = App(tmp_path, **kwargs).prepare().start()
+        apps.append(app)
+        try:
+            yield app
+        finally:
+            app.stop()
+
+    yield run
+    for app in apps:
+        with contextlib.suppress(Exception):
+            app.stop()
+
+
+@pytest.fixture(scope="session")
+def ground_truth(tmp_path_factory):
+    """Queries per endpoint counted by Django itself (CaptureQueriesContext), uninstrumented."""
+
+    def compute(paths: list[str], debug: bool) -> dict:
+        tmp = tmp_path_factory.mktemp("truth")
+        env = demo.app_environment("none", str(tmp / "truth.sqlite3"), debug=debug)
+        env = {k: v for k, v in env.items() if not k.startswith("OTEL_")}
+        env["EXAMPLE_SLOW_SECONDS"] = "0"
+        demo.prepare_database(APP_DIR, env)
+        out = subprocess.run([sys.executable, "-c", GROUND_TRUTH_SCRIPT, *paths], cwd=APP_DIR,
+                             env=env, capture_output=True, text=True, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    return compute

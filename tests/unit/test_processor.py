@@ -1,0 +1,207 @@
+"""The processor against a real SDK TracerProvider with an in-memory exporter."""
+
+import asyncio
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import SpanKind, StatusCode
+
+from otel_perf.settings import Settings
+from otel_perf.tracking import track
+from processors.perf_processor import PerfSpanProcessor
+from processors.sampling import RecordEverything
+
+
+class ListSink:
+    def __init__(self):
+        self.items = []
+
+    def submit(self, item):
+        self.items.append(item)
+
+    def flush(self, timeout):
+        return True
+
+    def shutdown(self):
+        pass
+
+
+@pytest.fixture
+def pipeline():
+    def build(settings=None, sampler=None):
+        sink = ListSink()
+        provider = TracerProvider(sampler=sampler) if sampler else TracerProvider()
+        processor = PerfSpanProcessor(sink, settings or Settings())
+        exporter = InMemorySpanExporter()
+        provider.add_span_processor(processor)
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        return provider.get_tracer("test"), processor, sink, exporter
+    return build
+
+
+def request(tracer, statements, route="books/", path="/books/?page=2", status=200, parent=None):
+    with tracer.start_as_current_span(
+        "GET", kind=SpanKind.SERVER, context=parent,
+        attributes={"http.request.method": "GET", "http.route": route, "url.path": path},
+    ) as root:
+        for sql in statements:
+            with tracer.start_as_current_span("db", kind=SpanKind.CLIENT) as db:
+                db.set_attribute("db.statement", sql)
+                db.set_attribute("db.system", "sqlite")
+        root.set_attribute("http.response.status_code", status)
+    return root
+
+
+def test_should_fold_db_facts_into_the_exported_root(pipeline):
+    tracer, _, sink, exporter = pipeline()
+    request(tracer, ['SELECT "a" FROM "t" WHERE "id" = %s'] * 6 + ["SELECT 1"])
+    root = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER][0]
+    assert root.attributes["perf.db.count"] == 7
+    assert root.attributes["perf.n_plus_one"] is True
+    assert root.attributes["perf.n_plus_one.count"] == 1
+    assert root.attributes["perf.n_plus_one.executions"] == (6,)
+    assert root.attributes["perf.endpoint"] == "GET /books/"
+    assert root.attributes["perf.db.too_many"] is False
+    assert len(sink.items) == 1
+
+
+def test_should_not_flag_n_plus_one_below_the_threshold(pipeline):
+    tracer, _, sink, exporter = pipeline()
+    request(tracer, ["SELECT x FROM t WHERE id = %s"] * 4)
+    root = sink.items[0][1]
+    assert root.attributes["perf.n_plus_one"] is False
+    assert "perf.n_plus_one.statements" not in root.attributes
+
+
+def test_should_count_twin_spans_once(pipeline):
+    tracer, _, sink, _ = pipeline()
+    with tracer.start_as_current_span("GET", kind=SpanKind.SERVER,
+                                      attributes={"http.route": "x/"}):
+        for _ in range(3):
+            with tracer.start_as_current_span("outer", kind=SpanKind.CLIENT) as outer:
+                outer.set_attribute("db.statement", "SELECT 1")
+                with tracer.start_as_current_span("inner", kind=SpanKind.CLIENT) as inner:
+                    inner.set_attribute("db.query.text", "SELECT 1")
+    assert sink.items[0][1].attributes["perf.db.count"] == 3
+
+
+def test_should_not_count_djangos_own_quote_statements(pipeline):
+    tracer, _, sink, _ = pipeline()
+    request(tracer, ["SELECT a FROM t WHERE id = %s", "SELECT QUOTE(?), QUOTE(?)"])
+    assert sink.items[0][1].attributes["perf.db.count"] == 1
+
+
+def test_should_mark_slow_and_error_requests(pipeline):
+    tracer, _, sink, _ = pipeline(Settings(slow_request_ms=0.000001, very_slow_request_ms=10**9))
+    request(tracer, [], status=503)
+    attrs = sink.items[0][1].attributes
+    assert attrs["perf.slow"] is True and attrs["perf.very_slow"] is False
+    assert attrs["perf.error"] is True
+
+
+def test_should_not_count_a_handled_exception_with_a_4xx_status_as_an_error(pipeline):
+    tracer, _, sink, _ = pipeline()
+    with tracer.start_as_current_span("GET", kind=SpanKind.SERVER,
+                                      attributes={"http.route": "books/<int:pk>/"}) as root:
+        root.record_exception(LookupError("Http404"))
+        root.set_status(StatusCode.ERROR)
+        root.set_attribute("http.status_code", 404)
+    assert sink.items[0][1].attributes["perf.error"] is False
+
+
+def test_should_count_an_escaped_exception_without_status_as_an_error(pipeline):
+    tracer, _, sink, _ = pipeline()
+    with pytest.raises(RuntimeError):
+        with tracer.start_as_current_span("GET", kind=SpanKind.SERVER):
+            raise RuntimeError("boom")
+    assert sink.items[0][1].attributes["perf.error"] is True
+
+
+def test_should_use_unmatched_for_requests_without_a_route(pipeline):
+    tracer, _, sink, _ = pipeline()
+    request(tracer, [], route=None, path="/nope/123", status=404)
+    assert sink.items[0][1].attributes["perf.endpoint"] == "GET (unmatched)"
+
+
+def test_should_skip_excluded_paths(pipeline):
+    tracer, processor, sink, exporter = pipeline()
+    request(tracer, ["SELECT 1"], route="health", path="/health")
+    assert sink.items == []
+    assert processor.open_traces() == 0
+    assert len(exporter.get_finished_spans()) == 2  # still exported, just not a request
+
+
+def test_should_ignore_db_statements_outside_requests(pipeline):
+    tracer, processor, sink, _ = pipeline()
+    with tracer.start_as_current_span("db", kind=SpanKind.CLIENT) as db:
+        db.set_attribute("db.statement", "CREATE TABLE t (a int)")
+    assert sink.items == [] and processor.open_traces() == 0
+
+
+def test_should_bound_open_traces_and_count_evictions(pipeline):
+    tracer, processor, _, _ = pipeline(Settings(max_open_traces=3))
+    spans = [tracer.start_span("GET", kind=SpanKind.SERVER) for _ in range(5)]
+    assert processor.open_traces() == 3
+    assert processor.traces_evicted == 2
+    for span in spans:
+        span.end()
+    assert processor.open_traces() == 0
+
+
+def test_should_record_unsampled_requests_without_exporting_them(pipeline):
+    tracer, _, sink, exporter = pipeline(sampler=RecordEverything(ALWAYS_OFF))
+    request(tracer, ["SELECT 1"])
+    assert len(sink.items) == 1
+    assert sink.items[0][1].attributes["perf.db.count"] == 1
+    assert exporter.get_finished_spans() == ()
+
+
+def test_should_never_raise_into_the_app_when_the_sink_fails(pipeline):
+    tracer, processor, sink, _ = pipeline()
+
+    def broken(item):
+        raise OSError("disk full")
+
+    sink.submit = broken
+    request(tracer, ["SELECT 1"])  # must not raise
+    assert processor.internal_errors == 1
+
+
+def test_should_record_tracked_functions_as_operations(pipeline, monkeypatch):
+    tracer, _, sink, _ = pipeline()
+    monkeypatch.setattr("otel_perf.tracking._tracer", tracer)
+
+    @track
+    def rebuild():
+        with tracer.start_as_current_span("db", kind=SpanKind.CLIENT) as db:
+            db.set_attribute("db.statement", "SELECT 1")
+
+    @track("nightly", kind="task")
+    async def nightly():
+        return 42
+
+    rebuild()
+    assert asyncio.run(nightly()) == 42
+    with track("block"):
+        pass
+    kinds = [(k, s.name, s.attributes["perf.operation.kind"]) for k, s, _ in sink.items]
+    assert kinds[0][0] == "operation" and kinds[0][1].endswith("rebuild")
+    assert kinds[1:] == [("operation", "nightly", "task"), ("operation", "block", "function")]
+    assert sink.items[0][1].attributes["perf.db.count"] == 1
+
+
+def test_should_find_the_path_in_the_full_url_when_the_server_gives_only_that(pipeline):
+    tracer, _, sink, _ = pipeline()
+    with tracer.start_as_current_span("GET", kind=SpanKind.SERVER,
+                                      attributes={"http.url": "http://h:1/health?probe=1"}):
+        pass
+    with tracer.start_as_current_span("GET", kind=SpanKind.SERVER,
+                                      attributes={"http.url": "http://h:1/books/?q=secret"}):
+        pass
+    from processors.facts import request_path
+
+    assert len(sink.items) == 1
+    assert request_path(sink.items[0][1].attributes) == "/books/"
