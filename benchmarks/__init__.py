@@ -1,1 +1,1 @@
-"""Reproducible benchmarks: ``python -m benchmarks`` runs them all and rewrites docs/benchmarks.md."""
+"""Reproducible benchmarks: ``python -m benchmarks`` runs them all, rewrites docs/benchmarks.md."""

@@ -1,6 +1,6 @@
 """Run every benchmark in one go and write the results to docs/benchmarks.md.
 
-    python -m benchmarks [--quick]
+python -m benchmarks [--quick]
 """
 
 from __future__ import annotations
@@ -37,9 +37,16 @@ def machine() -> str:
 
 def render(hot: dict, over: dict) -> str:
     today = datetime.date.today().isoformat()
-    versions = ", ".join(f"{p} {version(p)}" for p in (
-        "opentelemetry-sdk", "opentelemetry-instrumentation-django", "django", "gunicorn",
-        "duckdb"))
+    versions = ", ".join(
+        f"{p} {version(p)}"
+        for p in (
+            "opentelemetry-sdk",
+            "opentelemetry-instrumentation-django",
+            "django",
+            "gunicorn",
+            "duckdb",
+        )
+    )
     lines = [
         "# Benchmarks",
         "",
@@ -55,7 +62,8 @@ def render(hot: dict, over: dict) -> str:
         f"{over['requests']} sequential requests per endpoint and variant; medians in ms.",
         "Ratio = (otel-perf − bare) / (plain OpenTelemetry − bare); target ≤ 1.10.",
         "",
-        "| endpoint | bare | plain OTel | otel-perf | plain overhead | otel-perf overhead | ratio |",
+        "| endpoint | bare | plain OTel | otel-perf | plain overhead | otel-perf overhead "
+        "| ratio |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for endpoint, r in over["endpoints"].items():
@@ -63,7 +71,8 @@ def render(hot: dict, over: dict) -> str:
         ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "n/a"
         lines.append(
             f"| `{endpoint}` | {m['bare']:.2f} | {m['plain']:.2f} | {m['otel-perf']:.2f} | "
-            f"{r['plain_overhead_ms']:.2f} | {r['otel_perf_overhead_ms']:.2f} | {ratio} |")
+            f"{r['plain_overhead_ms']:.2f} | {r['otel_perf_overhead_ms']:.2f} | {ratio} |"
+        )
     lines += [
         "",
         "## Processor hot path",

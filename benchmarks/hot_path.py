@@ -60,8 +60,9 @@ def tracer_for(variant: str):
 def run(tracer, traces: int, children: int) -> float:
     start = time.perf_counter()
     for _ in range(traces):
-        with tracer.start_as_current_span("GET", kind=SpanKind.SERVER,
-                                          attributes={"http.route": "books/"}):
+        with tracer.start_as_current_span(
+            "GET", kind=SpanKind.SERVER, attributes={"http.route": "books/"}
+        ):
             for i in range(children):
                 with tracer.start_as_current_span("SELECT", kind=SpanKind.CLIENT) as span:
                     span.set_attribute("db.statement", STATEMENTS[i > 0])
@@ -98,8 +99,10 @@ def main() -> None:
     result = measure(args.traces, args.children, args.rounds)
     for v in ("none", "deque", "otel-perf"):
         r = result[v]
-        print(f"{v:10s} {r['total_us_per_span']:7.2f} us/span total, "
-              f"{r['added_us_per_span']:6.2f} us/span added by the processor")
+        print(
+            f"{v:10s} {r['total_us_per_span']:7.2f} us/span total, "
+            f"{r['added_us_per_span']:6.2f} us/span added by the processor"
+        )
 
 
 if __name__ == "__main__":

@@ -38,36 +38,48 @@ def install_upstream_distro(target: str) -> None:
     from importlib.metadata import version
 
     wanted = f"opentelemetry-distro=={version('opentelemetry-instrumentation')}"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
-                    target, wanted], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", target, wanted],
+        check=True,
+    )
 
 
 def start_variant(variant: str, tmp: str, app_dir: Path, upstream: str, workers: int):
     port = demo.free_port()
-    env = demo.app_environment(os.path.join(tmp, f"store-{variant}"),
-                               os.path.join(tmp, "bench.sqlite3"))
-    gunicorn = [demo.bin_path("gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}",
-                "mysite.wsgi"]
+    env = demo.app_environment(
+        os.path.join(tmp, f"store-{variant}"), os.path.join(tmp, "bench.sqlite3")
+    )
+    gunicorn = [
+        demo.bin_path("gunicorn"),
+        "-w",
+        str(workers),
+        "-b",
+        f"127.0.0.1:{port}",
+        "mysite.wsgi",
+    ]
     if variant == "bare":
         command = gunicorn
         env = {k: v for k, v in env.items() if not k.startswith("OTEL_")}
     else:
         command = [demo.bin_path("opentelemetry-instrument"), *gunicorn]
     if variant == "plain":
-        env.update({
-            "PYTHONPATH": upstream,
-            "OTEL_PYTHON_DISTRO": "distro",
-            "OTEL_PYTHON_CONFIGURATOR": "configurator",
-            "OTEL_PERF_ENABLED": "false",
-            "OTEL_TRACES_EXPORTER": "none",
-            "OTEL_METRICS_EXPORTER": "none",
-            "OTEL_LOGS_EXPORTER": "none",
-            # Plain OpenTelemetry needs the settings module exported before start-up.
-            "DJANGO_SETTINGS_MODULE": "mysite.settings",
-        })
+        env.update(
+            {
+                "PYTHONPATH": upstream,
+                "OTEL_PYTHON_DISTRO": "distro",
+                "OTEL_PYTHON_CONFIGURATOR": "configurator",
+                "OTEL_PERF_ENABLED": "false",
+                "OTEL_TRACES_EXPORTER": "none",
+                "OTEL_METRICS_EXPORTER": "none",
+                "OTEL_LOGS_EXPORTER": "none",
+                # Plain OpenTelemetry needs the settings module exported before start-up.
+                "DJANGO_SETTINGS_MODULE": "mysite.settings",
+            }
+        )
     log = open(os.path.join(tmp, f"{variant}.log"), "w")
-    proc = subprocess.Popen(command, cwd=app_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        command, cwd=app_dir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     demo.wait_ready(f"http://127.0.0.1:{port}", proc)
     return proc, port
 
@@ -96,7 +108,7 @@ def measure(rounds: int = 8, requests: int = 60, workers: int = 2, seed: int = 1
         demo.prepare_database(app_dir, {k: v for k, v in env.items() if not k.startswith("OTEL")})
         servers = {v: start_variant(v, tmp, app_dir, upstream, workers) for v in VARIANTS}
         try:
-            for v, (_, port) in servers.items():  # warm up every worker
+            for _, port in servers.values():  # warm up every worker
                 for e in ENDPOINTS:
                     for _ in range(20):
                         timed_get(port, e)

@@ -19,9 +19,10 @@ def _store_default() -> str:
 
 def _add_store(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--store", default=_store_default(),
+        "--store",
+        default=_store_default(),
         help="the store: a DuckLake folder or a .duckdb file (env: OTEL_PERF_STORE; "
-             "default ./otel_perf_data)",
+        "default ./otel_perf_data)",
     )
 
 
@@ -49,11 +50,16 @@ def format_table(columns: list[str], rows: list[tuple], max_width: int = 60) -> 
 
     cells = [[cell(v) for v in row] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    lines = [" | ".join(c.ljust(w) for c, w in zip(columns, widths)),
-             "-+-".join("-" * w for w in widths)]
+    lines = [
+        " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)),
+        "-+-".join("-" * w for w in widths),
+    ]
     for row in cells:
-        lines.append(" | ".join(v.rjust(w) if _numeric(v) else v.ljust(w)
-                                for v, w in zip(row, widths)))
+        lines.append(
+            " | ".join(
+                v.rjust(w) if _numeric(v) else v.ljust(w) for v, w in zip(row, widths, strict=True)
+            )
+        )
     lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return "\n".join(lines)
 
@@ -80,7 +86,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     columns = [d[0] for d in result.description]
     rows = result.fetchall()
     if args.format == "json":
-        print(json.dumps([dict(zip(columns, r)) for r in rows], default=str, indent=2))
+        print(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str, indent=2))
     elif args.format == "csv":
         import csv
 
@@ -142,15 +148,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"otel-perf {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="run the example Django app under "
-                          "opentelemetry-instrument, load it, and summarise what was stored")
+    demo = sub.add_parser(
+        "demo",
+        help="run the example Django app under "
+        "opentelemetry-instrument, load it, and summarise what was stored",
+    )
     demo.add_argument("--requests", type=int, default=300, help="requests to send (default 300)")
     demo.add_argument("--workers", type=int, default=3, help="gunicorn workers (default 3)")
     demo.add_argument("--concurrency", type=int, default=4, help="client threads (default 4)")
     demo.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     demo.add_argument("--server", choices=["gunicorn", "runserver"], default="gunicorn")
-    demo.add_argument("--store", default=os.environ.get("OTEL_PERF_STORE", "./otel_perf_demo"),
-                      help="where the demo's store goes (default ./otel_perf_demo, replaced)")
+    demo.add_argument(
+        "--store",
+        default=os.environ.get("OTEL_PERF_STORE", "./otel_perf_demo"),
+        help="where the demo's store goes (default ./otel_perf_demo, replaced)",
+    )
     demo.set_defaults(func=cmd_demo)
 
     sql = sub.add_parser("sql", help="run SQL on the store (works while the app runs)")
@@ -159,8 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store(sql)
     sql.set_defaults(func=cmd_sql)
 
-    maintain = sub.add_parser("maintain", help="compact the store now (flush inlined rows, "
-                              "merge files, expire old snapshots)")
+    maintain = sub.add_parser(
+        "maintain",
+        help="compact the store now (flush inlined rows, merge files, expire old snapshots)",
+    )
     _add_store(maintain)
     maintain.set_defaults(func=cmd_maintain)
 

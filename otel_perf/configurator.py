@@ -37,5 +37,7 @@ class OtelPerfConfigurator(_OTelSDKConfigurator):
         kwargs["span_processors"] = [processor, *(kwargs.get("span_processors") or [])]
         super()._configure(**kwargs)
         provider = trace.get_tracer_provider()
-        pipeline.attach_store(processor, getattr(provider, "resource", None).attributes
-                              if hasattr(provider, "resource") else {})
+        pipeline.attach_store(
+            processor,
+            getattr(provider, "resource", None).attributes if hasattr(provider, "resource") else {},
+        )

@@ -70,29 +70,50 @@ def bin_path(name: str) -> str:
 def app_environment(store: str, db_path: str, debug: bool = False) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    env.update({
-        "OTEL_PERF_STORE": store,
-        "OTEL_SERVICE_NAME": env.get("OTEL_SERVICE_NAME", "otel-perf-demo"),
-        "EXAMPLE_DB_PATH": db_path,
-        "EXAMPLE_DEBUG": "1" if debug else "0",
-        "EXAMPLE_SLOW_SECONDS": env.get("EXAMPLE_SLOW_SECONDS", "1.1"),
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "OTEL_PERF_STORE": store,
+            "OTEL_SERVICE_NAME": env.get("OTEL_SERVICE_NAME", "otel-perf-demo"),
+            "EXAMPLE_DB_PATH": db_path,
+            "EXAMPLE_DEBUG": "1" if debug else "0",
+            "EXAMPLE_SLOW_SECONDS": env.get("EXAMPLE_SLOW_SECONDS", "1.1"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
 def prepare_database(app_dir: Path, env: dict[str, str]) -> None:
     for command in (["migrate", "--noinput", "-v", "0"], ["seed_example"]):
-        subprocess.run([sys.executable, "manage.py", *command], cwd=app_dir, env=env,
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=app_dir,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
 
 
 def server_command(server: str, port: int, workers: int, reload: bool = False) -> list[str]:
     if server == "gunicorn":
-        return [bin_path("opentelemetry-instrument"), bin_path("gunicorn"), "-w", str(workers),
-                "-b", f"127.0.0.1:{port}", "--graceful-timeout", "10", "mysite.wsgi"]
-    command = [bin_path("opentelemetry-instrument"), sys.executable, "manage.py", "runserver",
-               f"127.0.0.1:{port}"]
+        return [
+            bin_path("opentelemetry-instrument"),
+            bin_path("gunicorn"),
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--graceful-timeout",
+            "10",
+            "mysite.wsgi",
+        ]
+    command = [
+        bin_path("opentelemetry-instrument"),
+        sys.executable,
+        "manage.py",
+        "runserver",
+        f"127.0.0.1:{port}",
+    ]
     return command if reload else [*command, "--noreload"]
 
 
@@ -194,8 +215,9 @@ def run_demo(args) -> int:
     if os.path.exists(os.path.join(store, "catalog.sqlite")):
         shutil.rmtree(store)  # a fresh store, so the summary is this run's
     elif os.path.exists(store) and os.listdir(store):
-        raise SystemExit(f"otel-perf: {store} exists and is not an otel-perf store; choose "
-                         "another --store")
+        raise SystemExit(
+            f"otel-perf: {store} exists and is not an otel-perf store; choose another --store"
+        )
     port = args.port or free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="otel-perf-demo-") as tmp:
@@ -203,16 +225,25 @@ def run_demo(args) -> int:
         print(f"otel-perf demo: preparing the example app ({app_dir})")
         prepare_database(app_dir, env)
         command = server_command(args.server, port, args.workers)
-        print(f"otel-perf demo: starting  {' '.join(Path(c).name if i < 2 else c for i, c in enumerate(command))}")
+        shown = " ".join(Path(c).name if i < 2 else c for i, c in enumerate(command))
+        print(f"otel-perf demo: starting  {shown}")
         log = open(os.path.join(tmp, "server.log"), "w+")
-        proc = subprocess.Popen(command, cwd=app_dir, env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            command,
+            cwd=app_dir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             wait_ready(base, proc)
             print(f"otel-perf demo: sending {args.requests} requests over HTTP to {base}")
             statuses = drive_load(base, args.requests, args.concurrency)
-            print("otel-perf demo: responses " + ", ".join(f"{k}: {v}" for k, v in
-                                                          sorted(statuses.items())))
+            print(
+                "otel-perf demo: responses "
+                + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))
+            )
         finally:
             stop(proc)
             log.seek(0)
@@ -221,7 +252,9 @@ def run_demo(args) -> int:
         if proc.returncode not in (0, -signal.SIGTERM):
             print(server_log[-4000:], file=sys.stderr)
     print_summary(store)
-    print(f"\nThe store is {store} — query it while an app runs, e.g.\n"
-          f"  otel-perf sql --store {args.store} \"SELECT endpoint, count(*) FROM requests "
-          f"GROUP BY 1\"")
+    print(
+        f"\nThe store is {store} — query it while an app runs, e.g.\n"
+        f'  otel-perf sql --store {args.store} "SELECT endpoint, count(*) FROM requests '
+        f'GROUP BY 1"'
+    )
     return 0

@@ -40,8 +40,10 @@ def post_instrument() -> None:
 
         provider = trace.get_tracer_provider()
         if not hasattr(provider, "add_span_processor"):
-            _logger.warning("otel-perf: no OpenTelemetry SDK tracer provider is configured; "
-                            "nothing will be recorded")
+            _logger.warning(
+                "otel-perf: no OpenTelemetry SDK tracer provider is configured; "
+                "nothing will be recorded"
+            )
             return
         pipeline.install_on(provider)
         _logger.warning(

@@ -69,52 +69,154 @@ class Option:
 
 # The single table of settings: the docs table and the validation both come from it.
 OPTIONS: tuple[Option, ...] = (
-    Option("enabled", "bool", True, _parse_bool,
-           "Set to false to turn otel-perf off entirely (plain OpenTelemetry remains)."),
-    Option("store", "path", "./otel_perf_data", str,
-           "Where facts are stored: a folder (DuckLake: SQLite catalog + Parquet files, any "
-           "number of processes), a path ending in .duckdb (one plain DuckDB file, "
-           "single process only), or `none` (no local store; export only)."),
-    Option("slow_request_ms", "ms", 1000.0, _parse_positive_float,
-           "A request at least this long is slow (flag `perf.slow`, logged as a warning)."),
-    Option("very_slow_request_ms", "ms", 5000.0, _parse_positive_float,
-           "A request at least this long is very slow (flag `perf.very_slow`, logged as an error)."),
-    Option("slow_query_ms", "ms", 1000.0, _parse_positive_float,
-           "A GraphQL operation at least this long is a slow query."),
-    Option("slow_db_ms", "ms", 500.0, _parse_positive_float,
-           "A single DB statement at least this long is a slow DB query."),
-    Option("n_plus_one_threshold", "count", 5, _parse_positive_int,
-           "Executions of one statement fingerprint within one request that make an N+1."),
-    Option("max_queries_per_request", "count", 10, _parse_positive_int,
-           "A request running more DB statements than this is flagged `perf.db.too_many`."),
-    Option("memory_per_request_mb", "MiB", 50.0, _parse_positive_float,
-           "A request whose memory delta reaches this is flagged `perf.memory.high`."),
-    Option("exclude_paths", "paths", ("/health", "/healthz", "/ready", "/static/",
-                                      "/favicon.ico", "/graphql/performance/",
-                                      "/api/v1/performance/", "/metrics"), _parse_paths,
-           "Comma-separated URL paths that are not requests (health checks, static files, the "
-           "product's own endpoints). `/x` matches `/x` and `/x/...`; `/x/` matches the prefix."),
-    Option("flush_interval_s", "s", 1.0, _parse_positive_float,
-           "How often each process's background writer commits what it has queued."),
-    Option("queue_size", "rows", 20000, _parse_positive_int,
-           "Requests a process may hold for the writer; beyond it they are dropped and counted."),
-    Option("max_open_traces", "traces", 10000, _parse_positive_int,
-           "Open local traces the processor tracks; the oldest are evicted beyond it."),
-    Option("maintenance_interval_s", "s", 300.0, _parse_positive_float,
-           "How often the elected process compacts the store (flush inlined rows, merge files, "
-           "expire snapshots)."),
-    Option("user_ids", "mode", "pseudonymous", _parse_choice("pseudonymous", "raw", "off"),
-           "How the authenticated user is recorded: a keyed pseudonym, the raw id (opt-in), "
-           "or not at all."),
-    Option("pseudonym_key", "secret", "", str,
-           "Key for user pseudonyms, shared by all workers and hosts. Default: derived from "
-           "Django's SECRET_KEY (without either, users are not recorded)."),
-    Option("tenant_header", "header", "X-Tenant-ID", str,
-           "Request header naming the tenant (seed 003); empty disables it."),
-    Option("tenant_attribute", "attribute", "tenant.id", str,
-           "Span attribute naming the tenant, for apps that set it themselves."),
-    Option("log_slow_requests", "bool", True, _parse_bool,
-           "Log slow requests (warning) and very slow ones (error) from the background thread."),
+    Option(
+        "enabled",
+        "bool",
+        True,
+        _parse_bool,
+        "Set to false to turn otel-perf off entirely (plain OpenTelemetry remains).",
+    ),
+    Option(
+        "store",
+        "path",
+        "./otel_perf_data",
+        str,
+        "Where facts are stored: a folder (DuckLake: SQLite catalog + Parquet files, any "
+        "number of processes), a path ending in .duckdb (one plain DuckDB file, "
+        "single process only), or `none` (no local store; export only).",
+    ),
+    Option(
+        "slow_request_ms",
+        "ms",
+        1000.0,
+        _parse_positive_float,
+        "A request at least this long is slow (flag `perf.slow`, logged as a warning).",
+    ),
+    Option(
+        "very_slow_request_ms",
+        "ms",
+        5000.0,
+        _parse_positive_float,
+        "A request at least this long is very slow (flag `perf.very_slow`, logged as an error).",
+    ),
+    Option(
+        "slow_query_ms",
+        "ms",
+        1000.0,
+        _parse_positive_float,
+        "A GraphQL operation at least this long is a slow query.",
+    ),
+    Option(
+        "slow_db_ms",
+        "ms",
+        500.0,
+        _parse_positive_float,
+        "A single DB statement at least this long is a slow DB query.",
+    ),
+    Option(
+        "n_plus_one_threshold",
+        "count",
+        5,
+        _parse_positive_int,
+        "Executions of one statement fingerprint within one request that make an N+1.",
+    ),
+    Option(
+        "max_queries_per_request",
+        "count",
+        10,
+        _parse_positive_int,
+        "A request running more DB statements than this is flagged `perf.db.too_many`.",
+    ),
+    Option(
+        "memory_per_request_mb",
+        "MiB",
+        50.0,
+        _parse_positive_float,
+        "A request whose memory delta reaches this is flagged `perf.memory.high`.",
+    ),
+    Option(
+        "exclude_paths",
+        "paths",
+        (
+            "/health",
+            "/healthz",
+            "/ready",
+            "/static/",
+            "/favicon.ico",
+            "/graphql/performance/",
+            "/api/v1/performance/",
+            "/metrics",
+        ),
+        _parse_paths,
+        "Comma-separated URL paths that are not requests (health checks, static files, the "
+        "product's own endpoints). `/x` matches `/x` and `/x/...`; `/x/` matches the prefix.",
+    ),
+    Option(
+        "flush_interval_s",
+        "s",
+        1.0,
+        _parse_positive_float,
+        "How often each process's background writer commits what it has queued.",
+    ),
+    Option(
+        "queue_size",
+        "rows",
+        20000,
+        _parse_positive_int,
+        "Requests a process may hold for the writer; beyond it they are dropped and counted.",
+    ),
+    Option(
+        "max_open_traces",
+        "traces",
+        10000,
+        _parse_positive_int,
+        "Open local traces the processor tracks; the oldest are evicted beyond it.",
+    ),
+    Option(
+        "maintenance_interval_s",
+        "s",
+        300.0,
+        _parse_positive_float,
+        "How often the elected process compacts the store (flush inlined rows, merge files, "
+        "expire snapshots).",
+    ),
+    Option(
+        "user_ids",
+        "mode",
+        "pseudonymous",
+        _parse_choice("pseudonymous", "raw", "off"),
+        "How the authenticated user is recorded: a keyed pseudonym, the raw id (opt-in), "
+        "or not at all.",
+    ),
+    Option(
+        "pseudonym_key",
+        "secret",
+        "",
+        str,
+        "Key for user pseudonyms, shared by all workers and hosts. Default: derived from "
+        "Django's SECRET_KEY (without either, users are not recorded).",
+    ),
+    Option(
+        "tenant_header",
+        "header",
+        "X-Tenant-ID",
+        str,
+        "Request header naming the tenant (seed 003); empty disables it.",
+    ),
+    Option(
+        "tenant_attribute",
+        "attribute",
+        "tenant.id",
+        str,
+        "Span attribute naming the tenant, for apps that set it themselves.",
+    ),
+    Option(
+        "log_slow_requests",
+        "bool",
+        True,
+        _parse_bool,
+        "Log slow requests (warning) and very slow ones (error) from the background thread.",
+    ),
 )
 
 _BY_NAME = {o.name: o for o in OPTIONS}
@@ -187,7 +289,10 @@ def load_settings(
         except (TypeError, ValueError) as exc:
             _logger.warning(
                 "otel-perf: OTEL_PERF[%r]=%r is invalid (%s); using the default %r",
-                key, raw, exc, option.default,
+                key,
+                raw,
+                exc,
+                option.default,
             )
     for option in OPTIONS:
         raw = environ.get(option.env)
@@ -198,7 +303,10 @@ def load_settings(
         except (TypeError, ValueError) as exc:
             _logger.warning(
                 "otel-perf: %s=%r is invalid (%s); using the default %r",
-                option.env, raw, exc, values.get(option.name, option.default),
+                option.env,
+                raw,
+                exc,
+                values.get(option.name, option.default),
             )
     if values.get("very_slow_request_ms", 5000.0) < values.get("slow_request_ms", 1000.0):
         _logger.warning(

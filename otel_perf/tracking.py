@@ -43,6 +43,7 @@ class track(contextlib.ContextDecorator):
         name = self.name or f"{func.__module__}.{func.__qualname__}"
         kind = self.kind
         if inspect.iscoroutinefunction(func):
+
             @functools.wraps(func)
             async def async_wrapper(*args, **kwargs):
                 with _get_tracer().start_as_current_span(name, attributes={OPERATION_KIND: kind}):
@@ -58,8 +59,9 @@ class track(contextlib.ContextDecorator):
         return wrapper
 
     def __enter__(self):
-        cm = _get_tracer().start_as_current_span(self.name or "operation",
-                                                 attributes={OPERATION_KIND: self.kind})
+        cm = _get_tracer().start_as_current_span(
+            self.name or "operation", attributes={OPERATION_KIND: self.kind}
+        )
         self._stack.append(cm)
         return cm.__enter__()
 

@@ -97,7 +97,7 @@ def summarize_db(
     count = total = slow = 0
     slowest_ns = 0
     slowest: StatementGroup | None = None
-    for span_id, parent_id, statement, duration_ns, system in entries:
+    for _span_id, parent_id, statement, duration_ns, system in entries:
         if parent_id in db_span_ids or is_framework_statement(statement):
             continue
         fp, normalized = fingerprint_cached(statement)

@@ -34,8 +34,17 @@ class LocalTrace:
     """What one local trace has observed so far. Created for request and operation roots only."""
 
     __slots__ = (
-        "root_span_id", "kind", "rss_start", "maxrss_start", "db", "cache_hits",
-        "cache_misses", "cache_ns", "summary", "memory", "excluded",
+        "root_span_id",
+        "kind",
+        "rss_start",
+        "maxrss_start",
+        "db",
+        "cache_hits",
+        "cache_misses",
+        "cache_ns",
+        "summary",
+        "memory",
+        "excluded",
     )
 
     def __init__(self, root_span_id: int, kind: str) -> None:
@@ -53,7 +62,7 @@ class LocalTrace:
 
 
 class PerfSpanProcessor(SpanProcessor):
-    """Derives per-request performance facts. ``sink.submit((kind, span, trace))`` receives roots."""
+    """Derives per-request facts; ``sink.submit((kind, span, trace))`` receives the roots."""
 
     def __init__(self, sink: Any = None, settings: Settings | None = None) -> None:
         self._settings = settings or get_settings()
@@ -112,13 +121,15 @@ class PerfSpanProcessor(SpanProcessor):
             statement = attrs.get("db.query.text") or attrs.get("db.statement")
             if statement is not None:
                 parent = span.parent
-                trace.db.append((
-                    ctx.span_id,
-                    parent.span_id if parent is not None else 0,
-                    statement,
-                    span.end_time - span.start_time,
-                    attrs.get("db.system.name") or attrs.get("db.system"),
-                ))
+                trace.db.append(
+                    (
+                        ctx.span_id,
+                        parent.span_id if parent is not None else 0,
+                        statement,
+                        span.end_time - span.start_time,
+                        attrs.get("db.system.name") or attrs.get("db.system"),
+                    )
+                )
         except Exception:
             self.internal_errors += 1
 
@@ -161,31 +172,34 @@ class PerfSpanProcessor(SpanProcessor):
             error = span.status.status_code is StatusCode.ERROR
         memory = memory_figures(trace.rss_start, trace.maxrss_start, rss_bytes(), max_rss_bytes())
         trace.memory = memory
-        facts.update({
-            A.DB_COUNT: summary.count,
-            A.DB_TIME_MS: summary.time_ms,
-            A.DB_SLOW_COUNT: summary.slow_count,
-            A.DB_TOO_MANY: summary.count > s.max_queries_per_request,
-            A.N_PLUS_ONE: bool(summary.n_plus_one),
-            A.N_PLUS_ONE_COUNT: len(summary.n_plus_one),
-            A.SLOW: duration_ms >= s.slow_request_ms,
-            A.VERY_SLOW: duration_ms >= s.very_slow_request_ms,
-            A.ERROR: error,
-            A.MEMORY_USAGE_MB: round(memory[0], 3),
-            A.MEMORY_DELTA_MB: round(memory[1], 3),
-            A.MEMORY_PEAK_MB: round(memory[2], 3),
-            A.MEMORY_HIGH: memory[1] >= s.memory_per_request_mb,
-            A.CACHE_HITS: trace.cache_hits,
-            A.CACHE_MISSES: trace.cache_misses,
-            A.CACHE_TIME_MS: trace.cache_ns / _NS_PER_MS,
-        })
+        facts.update(
+            {
+                A.DB_COUNT: summary.count,
+                A.DB_TIME_MS: summary.time_ms,
+                A.DB_SLOW_COUNT: summary.slow_count,
+                A.DB_TOO_MANY: summary.count > s.max_queries_per_request,
+                A.N_PLUS_ONE: bool(summary.n_plus_one),
+                A.N_PLUS_ONE_COUNT: len(summary.n_plus_one),
+                A.SLOW: duration_ms >= s.slow_request_ms,
+                A.VERY_SLOW: duration_ms >= s.very_slow_request_ms,
+                A.ERROR: error,
+                A.MEMORY_USAGE_MB: round(memory[0], 3),
+                A.MEMORY_DELTA_MB: round(memory[1], 3),
+                A.MEMORY_PEAK_MB: round(memory[2], 3),
+                A.MEMORY_HIGH: memory[1] >= s.memory_per_request_mb,
+                A.CACHE_HITS: trace.cache_hits,
+                A.CACHE_MISSES: trace.cache_misses,
+                A.CACHE_TIME_MS: trace.cache_ns / _NS_PER_MS,
+            }
+        )
         if summary.slowest is not None:
             facts[A.DB_SLOWEST_MS] = summary.slowest_ns / _NS_PER_MS
             facts[A.DB_SLOWEST_STATEMENT] = summary.slowest.statement
         if summary.n_plus_one:
             facts[A.N_PLUS_ONE_STATEMENTS] = [g.statement for g in summary.n_plus_one]
-            facts[A.N_PLUS_ONE_FINGERPRINTS] = [fingerprint_hex(g.fingerprint)
-                                                for g in summary.n_plus_one]
+            facts[A.N_PLUS_ONE_FINGERPRINTS] = [
+                fingerprint_hex(g.fingerprint) for g in summary.n_plus_one
+            ]
             facts[A.N_PLUS_ONE_EXECUTIONS] = [g.calls for g in summary.n_plus_one]
         if s.tenant_attribute and A.TENANT not in attrs:
             tenant = attrs.get(s.tenant_attribute)

@@ -20,10 +20,21 @@ class RecordEverything(Sampler):
     def __init__(self, delegate: Sampler) -> None:
         self._delegate = delegate
 
-    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None,
-                      links=None, trace_state=None) -> SamplingResult:
-        return _record_only(self._delegate.should_sample(
-            parent_context, trace_id, name, kind, attributes, links, trace_state))
+    def should_sample(
+        self,
+        parent_context,
+        trace_id,
+        name,
+        kind=None,
+        attributes=None,
+        links=None,
+        trace_state=None,
+    ) -> SamplingResult:
+        return _record_only(
+            self._delegate.should_sample(
+                parent_context, trace_id, name, kind, attributes, links, trace_state
+            )
+        )
 
     def get_description(self) -> str:
         return f"RecordEverything{{{self._delegate.get_description()}}}"

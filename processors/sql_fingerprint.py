@@ -10,9 +10,10 @@ Canonical form:
 - comments dropped (``-- …``, ``/* … */``, including sqlcommenter tails);
 - string literals (``'…'`` with ``''`` escapes, ``E'…'``, ``X'…'``, dollar-quoted ``$tag$…$tag$``)
   and numbers (ints, decimals, exponents, ``0x…``) become ``?``;
-- placeholders of every driver style (``%s``, ``%(name)s``, ``?``, ``:name``, ``:1``, ``$1``) become ``?``;
-- a parenthesised list of only ``?`` collapses to ``(?)``, and ``VALUES (?), (?)`` to ``VALUES (?)``,
-  so IN-lists and multi-row inserts of any length share a fingerprint;
+- placeholders of every driver style (``%s``, ``%(name)s``, ``?``, ``:name``, ``:1``, ``$1``)
+  become ``?``;
+- a parenthesised list of only ``?`` collapses to ``(?)``, and ``VALUES (?), (?)`` to
+  ``VALUES (?)``, so IN-lists and multi-row inserts of any length share a fingerprint;
 - whitespace runs become one space; trailing semicolons go; keywords keep their case (the
   instrumentations report what the driver sent, and Django/SQLAlchemy are consistent);
 - quoted identifiers (``"Foo"``, backticks) are kept exactly: they are names, not
@@ -37,7 +38,9 @@ _TOKEN = re.compile(
     | (?P<dollar>\$(?P<tag>[A-Za-z_][A-Za-z0-9_]*)?\$.*?(?:\$(?P=tag)?\$|$))
     | (?P<string>(?:[EeXxBbNn])?'(?:[^'\\]|''|\\.)*(?:'|$))
     | (?P<param>%\([^)]*\)s|%s|\$\d+|:\d+|(?<![:\w]):[A-Za-z_]\w*|\?)
-    | (?P<number>(?<![\w$])(?:0[xX][0-9A-Fa-f]+|\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?))
+    | (?P<number>(?<![\w$])(?:0[xX][0-9A-Fa-f]+
+                 |\d+(?:\.\d*)?(?:[eE][+-]?\d+)?
+                 |\.\d+(?:[eE][+-]?\d+)?))
     | (?P<space>\s+)
     """,
     re.VERBOSE | re.DOTALL,
@@ -74,8 +77,9 @@ def normalize(sql: str) -> str:
 
 
 def _hash(text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8)
-                          .digest(), "big", signed=True)
+    return int.from_bytes(
+        hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).digest(), "big", signed=True
+    )
 
 
 def fingerprint(sql: str) -> tuple[int, str]:

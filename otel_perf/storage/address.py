@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 
-
 ALIAS = "perf"  # the name every consumer attaches the store under
 
 

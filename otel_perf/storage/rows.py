@@ -83,8 +83,11 @@ class Batch:
         self.slow: list[dict] = []
 
     def tables(self) -> list[Columns]:
-        return [c for c in (self.requests, self.db_statements, self.n_plus_one, self.operations)
-                if len(c)]
+        return [
+            c
+            for c in (self.requests, self.db_statements, self.n_plus_one, self.operations)
+            if len(c)
+        ]
 
     def add(self, item, resource: ResourceInfo, host_name: str, instance_id: str) -> None:
         kind, span, trace = item
@@ -102,20 +105,22 @@ class Batch:
         duration_ms = (span.end_time - span.start_time) / _NS_PER_MS
         error = bool(attrs.get(A.ERROR))
         if kind == "operation":
-            self.operations.add({
-                **base,
-                "service_instance": instance_id,
-                "host_name": resource.host_name or host_name,
-                "kind": attrs.get(A.OPERATION_KIND),
-                "name": span.name,
-                "duration_ms": duration_ms,
-                "error": error,
-                "db_count": summary.count if summary else 0,
-                "db_time_ms": summary.time_ms if summary else 0.0,
-                "n_plus_one_count": len(summary.n_plus_one) if summary else 0,
-                "memory_usage_mb": memory[0],
-                "memory_delta_mb": memory[1],
-            })
+            self.operations.add(
+                {
+                    **base,
+                    "service_instance": instance_id,
+                    "host_name": resource.host_name or host_name,
+                    "kind": attrs.get(A.OPERATION_KIND),
+                    "name": span.name,
+                    "duration_ms": duration_ms,
+                    "error": error,
+                    "db_count": summary.count if summary else 0,
+                    "db_time_ms": summary.time_ms if summary else 0.0,
+                    "n_plus_one_count": len(summary.n_plus_one) if summary else 0,
+                    "memory_usage_mb": memory[0],
+                    "memory_delta_mb": memory[1],
+                }
+            )
             return
         method = A.first(attrs, A.HTTP_METHOD)
         route = attrs.get(A.HTTP_ROUTE)
@@ -139,7 +144,8 @@ class Batch:
             "db_slow_count": attrs.get(A.DB_SLOW_COUNT, 0),
             "db_slowest_ms": attrs.get(A.DB_SLOWEST_MS),
             "db_slowest_fingerprint": _signed64(summary.slowest.fingerprint)
-            if summary and summary.slowest else None,
+            if summary and summary.slowest
+            else None,
             "cache_hits": attrs.get(A.CACHE_HITS, 0),
             "cache_misses": attrs.get(A.CACHE_MISSES, 0),
             "cache_time_ms": attrs.get(A.CACHE_TIME_MS, 0.0),
@@ -162,23 +168,27 @@ class Batch:
         if summary is None:
             return
         for group in summary.groups:
-            self.db_statements.add({
-                **base,
-                "fingerprint": _signed64(group.fingerprint),
-                "statement": group.statement,
-                "db_system": group.db_system,
-                "calls": group.calls,
-                "total_ms": group.total_ns / _NS_PER_MS,
-                "max_ms": group.max_ns / _NS_PER_MS,
-                "slow_count": group.slow_count,
-            })
+            self.db_statements.add(
+                {
+                    **base,
+                    "fingerprint": _signed64(group.fingerprint),
+                    "statement": group.statement,
+                    "db_system": group.db_system,
+                    "calls": group.calls,
+                    "total_ms": group.total_ns / _NS_PER_MS,
+                    "max_ms": group.max_ns / _NS_PER_MS,
+                    "slow_count": group.slow_count,
+                }
+            )
         for group in summary.n_plus_one:
-            self.n_plus_one.add({
-                **base,
-                "fingerprint": _signed64(group.fingerprint),
-                "statement": group.statement,
-                "executions": group.calls,
-                "total_ms": group.total_ns / _NS_PER_MS,
-                "graphql_operation_name": row["graphql_operation_name"],
-                "suggestion": SUGGESTION_ORM,
-            })
+            self.n_plus_one.add(
+                {
+                    **base,
+                    "fingerprint": _signed64(group.fingerprint),
+                    "statement": group.statement,
+                    "executions": group.calls,
+                    "total_ms": group.total_ns / _NS_PER_MS,
+                    "graphql_operation_name": row["graphql_operation_name"],
+                    "suggestion": SUGGESTION_ORM,
+                }
+            )

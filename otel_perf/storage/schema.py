@@ -172,6 +172,11 @@ MIGRATIONS: dict[int, list[str]] = {
     1: [_create(t) for t in TABLES],
 }
 
+HAS_META = (
+    "SELECT count(*) > 0 FROM duckdb_tables() "
+    "WHERE table_name = 'meta' AND database_name = current_database()"
+)
+CREATE_META = "CREATE TABLE IF NOT EXISTS meta (key VARCHAR, value VARCHAR)"
 READ_VERSION = "SELECT max(CAST(value AS INTEGER)) FROM meta WHERE key = 'schema_version'"
 WRITE_VERSION = "INSERT INTO meta VALUES ('schema_version', ?)"
 
@@ -181,7 +186,9 @@ class SchemaTooNew(RuntimeError):
 
 
 def current_version(con) -> int:
-    con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR, value VARCHAR)")
+    """The store's schema version (0 for a new store); works on read-only connections."""
+    if not con.execute(HAS_META).fetchone()[0]:
+        return 0
     row = con.execute(READ_VERSION).fetchone()
     return int(row[0]) if row and row[0] is not None else 0
 
@@ -190,6 +197,7 @@ def migrate(con) -> int:
     """Apply pending migrations in one transaction; safe when several processes race."""
     con.execute("BEGIN TRANSACTION")
     try:
+        con.execute(CREATE_META)
         version = current_version(con)
         if version > SCHEMA_VERSION:
             raise SchemaTooNew(

@@ -50,9 +50,9 @@ class StoreSession:
     def __init__(self, address: StoreAddress) -> None:
         self.address = address
         # Creating the catalog races with the other workers' first attach: retry it too.
-        self.con = with_retries(lambda: open_store(address))
+        self.con = with_retries(lambda: open_store(address), attempts=10)
         try:
-            with_retries(lambda: schema.migrate(self.con))
+            with_retries(lambda: schema.migrate(self.con), attempts=10)
         except BaseException:
             self.close()
             raise

@@ -48,8 +48,9 @@ if hasattr(os, "register_at_fork"):
 
 
 class StoreWriter:
-    def __init__(self, address: StoreAddress, settings: Settings, resource_attributes=None,
-                 suppress=None) -> None:
+    def __init__(
+        self, address: StoreAddress, settings: Settings, resource_attributes=None, suppress=None
+    ) -> None:
         self.address = address
         self.settings = settings
         self._resource = ResourceInfo(resource_attributes or {})
@@ -132,8 +133,12 @@ class StoreWriter:
             self._wake.set()
             while self._queue or self._pending:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._thread.is_alive() or self._session is None \
-                        and self._next_attach > time.monotonic():
+                if (
+                    remaining <= 0
+                    or not self._thread.is_alive()
+                    or self._session is None
+                    and self._next_attach > time.monotonic()
+                ):
                     return False
                 self._idle.wait(min(remaining, 0.1))
                 self._wake.set()
@@ -155,7 +160,8 @@ class StoreWriter:
         if self.requests_dropped:
             _logger.warning(
                 "otel-perf: this process dropped %d request(s) it could not store (%s)",
-                self.requests_dropped, self.address.describe(),
+                self.requests_dropped,
+                self.address.describe(),
             )
 
     # -- background thread ---------------------------------------------------------------------
@@ -249,8 +255,13 @@ class StoreWriter:
                 self._warn_once("write", "otel-perf: the store is busy (%s); will retry", exc)
             else:
                 self.requests_dropped += len(batch.requests)
-                self._warn_once("write", "otel-perf: writing to the store failed (%s); %d "
-                                "request(s) dropped and counted", exc, len(batch.requests))
+                self._warn_once(
+                    "write",
+                    "otel-perf: writing to the store failed (%s); %d "
+                    "request(s) dropped and counted",
+                    exc,
+                    len(batch.requests),
+                )
             return False
         self.requests_written += len(batch.requests)
         self._log_slow(batch.slow)
@@ -270,20 +281,22 @@ class StoreWriter:
         r = self._resource
         row = Columns("service_instances")
         source = self.traces_evicted_source
-        row.add({
-            "instance_id": self._instance_id,
-            "service_name": r.service_name,
-            "service_version": r.service_version,
-            "deployment_environment": r.deployment_environment,
-            "host_name": r.host_name or self._host,
-            "pid": self._pid,
-            "started_at": int(self._started_at * 1_000_000),
-            "last_seen": int(time.time() * 1_000_000),
-            "requests_written": self.requests_written,
-            "requests_dropped": self.requests_dropped,
-            "traces_evicted": getattr(source, "traces_evicted", 0),
-            "write_errors": self.write_errors,
-        })
+        row.add(
+            {
+                "instance_id": self._instance_id,
+                "service_name": r.service_name,
+                "service_version": r.service_version,
+                "deployment_environment": r.deployment_environment,
+                "host_name": r.host_name or self._host,
+                "pid": self._pid,
+                "started_at": int(self._started_at * 1_000_000),
+                "last_seen": int(time.time() * 1_000_000),
+                "requests_written": self.requests_written,
+                "requests_dropped": self.requests_dropped,
+                "traces_evicted": getattr(source, "traces_evicted", 0),
+                "write_errors": self.write_errors,
+            }
+        )
         try:
             self._session.insert([row])
         except session.ERRORS as exc:
@@ -304,13 +317,18 @@ class StoreWriter:
             return
         for row in rows:
             very = row["is_very_slow"]
-            threshold = self.settings.very_slow_request_ms if very else self.settings.slow_request_ms
+            s = self.settings
+            threshold = s.very_slow_request_ms if very else s.slow_request_ms
             _logger.log(
                 logging.ERROR if very else logging.WARNING,
                 "otel-perf: slow request %s took %.0f ms (threshold %.0f ms, %d DB queries, "
                 "status %s, trace %s)",
-                row["endpoint"], row["duration_ms"], threshold, row["db_count"] or 0,
-                row["status_code"], row["trace_id"].hex(),
+                row["endpoint"],
+                row["duration_ms"],
+                threshold,
+                row["db_count"] or 0,
+                row["status_code"],
+                row["trace_id"].hex(),
             )
 
     def _warn_once(self, key: str, message: str, *args) -> None:

@@ -50,8 +50,29 @@ def query(store: str, sql: str, params=None):
         con.close()
 
 
-def wait_for_rows(store: str, expected: int, sql: str = "SELECT count(*) FROM requests",
-                  timeout: float = 20.0) -> int:
+def columns_containing(store: str, needle: str) -> list[tuple[str, str]]:
+    """Every (table, column) of the store whose text contains ``needle`` (case-insensitive)."""
+    con = open_store(parse_address(store), read_only=True)
+    try:
+        columns = con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_catalog = 'perf' AND data_type IN ('VARCHAR', 'BLOB')").fetchall()
+        hits = []
+        for table, column in columns:
+            found = con.execute(
+                f'SELECT count(*) FROM "{table}" '
+                f'WHERE contains(lower(CAST("{column}" AS VARCHAR)), ?)', [needle.lower()]
+            ).fetchone()[0]
+            if found:
+                hits.append((table, column))
+        return hits
+    finally:
+        con.close()
+
+
+def wait_for_rows(
+    store: str, expected: int, sql: str = "SELECT count(*) FROM requests", timeout: float = 20.0
+) -> int:
     """Poll the store (readable while the app runs) until ``expected`` rows are there."""
     deadline = time.monotonic() + timeout
     count = -1
@@ -80,18 +101,26 @@ def get(url: str, headers: dict | None = None) -> int:
 class App:
     """A running example app: ``base`` URL, its ``store``, its combined output in ``log()``."""
 
-    def __init__(self, tmp: Path, server: str = "gunicorn", workers: int = 2, debug: bool = False,
-                 store: str | None = None, extra_env: dict | None = None,
-                 reload: bool = False) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        server: str = "gunicorn",
+        workers: int = 2,
+        debug: bool = False,
+        store: str | None = None,
+        extra_env: dict | None = None,
+        reload: bool = False,
+    ) -> None:
         self.tmp = tmp
         self.server = server
-        self.store = store if store is not None else str(tmp / "store")
+        self.port = demo.free_port()
+        # One store per app, so a test may run several apps side by side or in turn.
+        self.store = store if store is not None else str(tmp / f"store-{self.port}")
         self.db_path = str(tmp / "app.sqlite3")
         self.env = demo.app_environment(self.store, self.db_path, debug=debug)
         self.env["EXAMPLE_SLOW_SECONDS"] = "1.05"
         self.env["OTEL_PERF_FLUSH_INTERVAL_S"] = "0.3"
         self.env.update(extra_env or {})
-        self.port = demo.free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.command = demo.server_command(server, self.port, workers, reload=reload)
         self.log_path = tmp / f"server-{self.port}.log"
@@ -104,8 +133,14 @@ class App:
 
     def start(self) -> App:
         self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(self.command, cwd=APP_DIR, env=self.env, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.command,
+            cwd=APP_DIR,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             demo.wait_ready(self.base, self.proc, timeout=60)
         except SystemExit as exc:
@@ -167,8 +202,14 @@ def ground_truth(tmp_path_factory):
         env = {k: v for k, v in env.items() if not k.startswith("OTEL_")}
         env["EXAMPLE_SLOW_SECONDS"] = "0"
         demo.prepare_database(APP_DIR, env)
-        out = subprocess.run([sys.executable, "-c", GROUND_TRUTH_SCRIPT, *paths], cwd=APP_DIR,
-                             env=env, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", GROUND_TRUTH_SCRIPT, *paths],
+            cwd=APP_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return json.loads(out.stdout.strip().splitlines()[-1])
 
     return compute

@@ -73,8 +73,9 @@ def check_store(store: str, truth: dict, statuses: dict) -> None:
     assert per_endpoint == dict(expected)
 
     # Status codes, exactly as the client saw them.
-    rows = query(store, "SELECT path, status_code, db_count, is_slow, error, n_plus_one_count "
-                        "FROM requests")
+    rows = query(
+        store, "SELECT path, status_code, db_count, is_slow, error, n_plus_one_count FROM requests"
+    )
     by_path = collections.defaultdict(list)
     for path, status, db_count, slow, error, n1 in rows:
         by_path[path].append((status, db_count, slow, error, n1))

@@ -48,8 +48,9 @@ def test_plain_duckdb_file_held_by_another_process(make_app, tmp_path):
     holder = duckdb.connect(str(path))  # this test process holds the file's write lock
     holder.execute("CREATE TABLE unrelated (x INTEGER)")
     try:
-        with make_app(server="runserver", store=str(path),
-                      extra_env={"OTEL_PERF_QUEUE_SIZE": "2"}) as app:
+        with make_app(
+            server="runserver", store=str(path), extra_env={"OTEL_PERF_QUEUE_SIZE": "2"}
+        ) as app:
             for _ in range(4):
                 assert app.get("/books/") == 200
             assert wait_for_log(app, "cannot use the store", timeout=10), app.log()
@@ -119,7 +120,8 @@ def test_kill_minus_nine_of_a_worker_mid_load(make_app):
     assert not missing, (
         f"{len(missing)} of {len(outside)} requests outside the kill window lost, "
         f"{min(s[1] - killed_at for s in missing):.2f} to "
-        f"{max(s[1] - killed_at for s in missing):.2f} s from the kill")
+        f"{max(s[1] - killed_at for s in missing):.2f} s from the kill"
+    )
     assert len(stored) <= len(ok)
     # The store opens cleanly for writing afterwards (catalog not corrupted).
     con = open_store(parse_address(app.store))

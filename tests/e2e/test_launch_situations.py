@@ -25,8 +25,20 @@ def upstream_distro(tmp_path_factory):
     target = tmp_path_factory.mktemp("upstream-distro")
     wanted = f"opentelemetry-distro=={version('opentelemetry-instrumentation')}"
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
-         wanted], capture_output=True, text=True)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            wanted,
+        ],
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         if os.environ.get("CI") == "true":
             pytest.fail(f"cannot install {wanted}: {result.stderr}")
@@ -67,12 +79,28 @@ def test_pytest_django_suite_unchanged_under_opentelemetry_instrument(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env["OTEL_PERF_STORE"] = str(tmp_path / "store")
     env.pop("PYTEST_ADDOPTS", None)
-    plain = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-                           cwd=APP_DIR, env=env, capture_output=True, text=True)
+    plain = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=APP_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     instrumented = subprocess.run(
-        [demo.bin_path("opentelemetry-instrument"), sys.executable, "-m", "pytest", "-q",
-         "-p", "no:cacheprovider"],
-        cwd=APP_DIR, env=env, capture_output=True, text=True)
+        [
+            demo.bin_path("opentelemetry-instrument"),
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=APP_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert plain.returncode == 0, plain.stdout + plain.stderr
     assert instrumented.returncode == 0, instrumented.stdout + instrumented.stderr
     assert _pytest_summary(instrumented.stdout) == _pytest_summary(plain.stdout)

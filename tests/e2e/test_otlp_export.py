@@ -33,8 +33,11 @@ class Receiver(http.server.ThreadingHTTPServer):
     def roots(self):
         """Server spans, less the readiness probes (excluded from the store, still exported)."""
         with self.lock:
-            return [s for s in self.spans if s.kind == s.SPAN_KIND_SERVER
-                    and attributes(s).get("http.route") != "health/"]
+            return [
+                s
+                for s in self.spans
+                if s.kind == s.SPAN_KIND_SERVER and attributes(s).get("http.route") != "health/"
+            ]
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -72,13 +75,17 @@ def attributes(span) -> dict:
     for kv in span.attributes:
         value = kv.value
         kind = value.WhichOneof("value")
-        out[kv.key] = getattr(value, kind) if kind != "array_value" else [
-            getattr(v, v.WhichOneof("value")) for v in value.array_value.values]
+        out[kv.key] = (
+            getattr(value, kind)
+            if kind != "array_value"
+            else [getattr(v, v.WhichOneof("value")) for v in value.array_value.values]
+        )
     return out
 
 
 def test_otlp_export_carries_the_derived_attributes_and_unsampled_requests_stay_local(
-        make_app, receiver):
+    make_app, receiver
+):
     env = {
         "OTEL_TRACES_EXPORTER": "otlp",
         "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
@@ -91,8 +98,9 @@ def test_otlp_export_carries_the_derived_attributes_and_unsampled_requests_stay_
             assert app.get("/books/n-plus-one/") == 200
         assert app.get("/books/") == 200
         # An incoming traceparent that says "not sampled": counted, never exported.
-        assert app.get("/books/", {"traceparent": f"00-{unsampled_trace}-00f067aa0ba902b7-00"}) \
-            == 200
+        assert (
+            app.get("/books/", {"traceparent": f"00-{unsampled_trace}-00f067aa0ba902b7-00"}) == 200
+        )
         assert wait_for_rows(app.store, 5) == 5
         deadline = time.monotonic() + 15
         while len(receiver.roots()) < 4 and time.monotonic() < deadline:
@@ -114,6 +122,7 @@ def test_otlp_export_carries_the_derived_attributes_and_unsampled_requests_stay_
     assert clean["perf.n_plus_one"] is False and clean["perf.db.count"] == 1
     # The DB child spans were exported too (the store's facts came from them).
     assert any(s.kind == s.SPAN_KIND_CLIENT for s in receiver.spans)
-    stored = query(app.store, "SELECT count(*) FROM requests WHERE trace_id = from_hex(?)",
-                   [unsampled_trace])
+    stored = query(
+        app.store, "SELECT count(*) FROM requests WHERE trace_id = from_hex(?)", [unsampled_trace]
+    )
     assert stored[0][0] == 1

@@ -39,12 +39,15 @@ def pipeline():
         provider.add_span_processor(processor)
         provider.add_span_processor(SimpleSpanProcessor(exporter))
         return provider.get_tracer("test"), processor, sink, exporter
+
     return build
 
 
 def request(tracer, statements, route="books/", path="/books/?page=2", status=200, parent=None):
     with tracer.start_as_current_span(
-        "GET", kind=SpanKind.SERVER, context=parent,
+        "GET",
+        kind=SpanKind.SERVER,
+        context=parent,
         attributes={"http.request.method": "GET", "http.route": route, "url.path": path},
     ) as root:
         for sql in statements:
@@ -78,8 +81,7 @@ def test_should_not_flag_n_plus_one_below_the_threshold(pipeline):
 
 def test_should_count_twin_spans_once(pipeline):
     tracer, _, sink, _ = pipeline()
-    with tracer.start_as_current_span("GET", kind=SpanKind.SERVER,
-                                      attributes={"http.route": "x/"}):
+    with tracer.start_as_current_span("GET", kind=SpanKind.SERVER, attributes={"http.route": "x/"}):
         for _ in range(3):
             with tracer.start_as_current_span("outer", kind=SpanKind.CLIENT) as outer:
                 outer.set_attribute("db.statement", "SELECT 1")
@@ -104,8 +106,9 @@ def test_should_mark_slow_and_error_requests(pipeline):
 
 def test_should_not_count_a_handled_exception_with_a_4xx_status_as_an_error(pipeline):
     tracer, _, sink, _ = pipeline()
-    with tracer.start_as_current_span("GET", kind=SpanKind.SERVER,
-                                      attributes={"http.route": "books/<int:pk>/"}) as root:
+    with tracer.start_as_current_span(
+        "GET", kind=SpanKind.SERVER, attributes={"http.route": "books/<int:pk>/"}
+    ) as root:
         root.record_exception(LookupError("Http404"))
         root.set_status(StatusCode.ERROR)
         root.set_attribute("http.status_code", 404)
@@ -195,11 +198,13 @@ def test_should_record_tracked_functions_as_operations(pipeline, monkeypatch):
 
 def test_should_find_the_path_in_the_full_url_when_the_server_gives_only_that(pipeline):
     tracer, _, sink, _ = pipeline()
-    with tracer.start_as_current_span("GET", kind=SpanKind.SERVER,
-                                      attributes={"http.url": "http://h:1/health?probe=1"}):
+    with tracer.start_as_current_span(
+        "GET", kind=SpanKind.SERVER, attributes={"http.url": "http://h:1/health?probe=1"}
+    ):
         pass
-    with tracer.start_as_current_span("GET", kind=SpanKind.SERVER,
-                                      attributes={"http.url": "http://h:1/books/?q=secret"}):
+    with tracer.start_as_current_span(
+        "GET", kind=SpanKind.SERVER, attributes={"http.url": "http://h:1/books/?q=secret"}
+    ):
         pass
     from processors.facts import request_path
 

@@ -38,8 +38,10 @@ def test_should_reject_negative_and_unknown_choices(caplog):
 
 
 def test_should_let_the_environment_win_over_django_settings():
-    s = load_settings({"OTEL_PERF_SLOW_DB_MS": "100"},
-                      django_options={"slow_db_ms": 200, "n_plus_one_threshold": 3})
+    s = load_settings(
+        {"OTEL_PERF_SLOW_DB_MS": "100"},
+        django_options={"slow_db_ms": 200, "n_plus_one_threshold": 3},
+    )
     assert s.slow_db_ms == 100
     assert s.n_plus_one_threshold == 3
 

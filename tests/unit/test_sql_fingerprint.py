@@ -6,8 +6,10 @@ import pytest
 from processors import sql_fingerprint as fp
 from processors.sql_fingerprint import fingerprint, fingerprint_cached, normalize
 
-DJANGO_BOOKS = ('SELECT "library_book"."id", "library_book"."title" FROM "library_book" '
-                'WHERE "library_book"."author_id" = {}')
+DJANGO_BOOKS = (
+    'SELECT "library_book"."id", "library_book"."title" FROM "library_book" '
+    'WHERE "library_book"."author_id" = {}'
+)
 
 
 def test_should_replace_string_literals():
@@ -41,8 +43,11 @@ def test_should_collapse_in_lists_of_any_length():
 
 
 def test_should_collapse_multi_row_values():
-    assert normalize("INSERT INTO t (a, b) VALUES (%s, %s), (%s, %s)") == \
-        normalize("INSERT INTO t (a, b) VALUES (1, 'x')") == "INSERT INTO t (a, b) VALUES (?)"
+    assert (
+        normalize("INSERT INTO t (a, b) VALUES (%s, %s), (%s, %s)")
+        == normalize("INSERT INTO t (a, b) VALUES (1, 'x')")
+        == "INSERT INTO t (a, b) VALUES (?)"
+    )
 
 
 def test_should_ignore_comments_and_whitespace():
@@ -62,8 +67,10 @@ def test_should_keep_quoted_identifiers_and_their_case():
 
 
 def test_should_keep_keywords_that_are_not_data():
-    assert normalize("SELECT a FROM t WHERE b IS NULL AND c = TRUE") == \
-        "SELECT a FROM t WHERE b IS NULL AND c = TRUE"
+    assert (
+        normalize("SELECT a FROM t WHERE b IS NULL AND c = TRUE")
+        == "SELECT a FROM t WHERE b IS NULL AND c = TRUE"
+    )
 
 
 @pytest.mark.parametrize("secret", ["hunter2", "alice@example.com", "123456789", "4111 1111"])

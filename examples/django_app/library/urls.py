@@ -11,4 +11,6 @@ urlpatterns = [
     path("slow/", views.slow, name="slow"),
     path("error/", views.error, name="error"),
     path("health/", views.health, name="health"),
+    path("login/", views.login_view, name="login"),
+    path("me/", views.me, name="me"),
 ]

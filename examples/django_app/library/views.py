@@ -7,6 +7,7 @@ import json
 import os
 import time
 
+from django.contrib.auth import authenticate, login
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
@@ -37,32 +38,40 @@ def book_list(request):
 @require_GET
 def books_n_plus_one(request):
     """N+1: one query for the authors, then one per author for their books."""
-    data = [{"author": a.name, "books": [b.title for b in a.books.all()]}
-            for a in Author.objects.order_by("id")]
+    data = [
+        {"author": a.name, "books": [b.title for b in a.books.all()]}
+        for a in Author.objects.order_by("id")
+    ]
     return JsonResponse({"authors": data})
 
 
 @require_GET
 def books_optimized(request):
     """The same data as the N+1 view in two queries (prefetch_related)."""
-    data = [{"author": a.name, "books": [b.title for b in a.books.all()]}
-            for a in Author.objects.order_by("id").prefetch_related("books")]
+    data = [
+        {"author": a.name, "books": [b.title for b in a.books.all()]}
+        for a in Author.objects.order_by("id").prefetch_related("books")
+    ]
     return JsonResponse({"authors": data})
 
 
 @require_GET
 def book_detail(request, pk):
     book = get_object_or_404(Book.objects.select_related("author"), pk=pk)
-    return JsonResponse({"title": book.title, "author": book.author.name,
-                         "published": book.published})
+    return JsonResponse(
+        {"title": book.title, "author": book.author.name, "published": book.published}
+    )
 
 
 @csrf_exempt
 @require_POST
 def book_create(request):
     payload = json.loads(request.body or b"{}")
-    book = Book.objects.create(title=payload["title"], author_id=payload["author_id"],
-                               published=payload.get("published", 2024))
+    book = Book.objects.create(
+        title=payload["title"],
+        author_id=payload["author_id"],
+        published=payload.get("published", 2024),
+    )
     return JsonResponse({"id": book.pk}, status=201)
 
 
@@ -80,3 +89,24 @@ def error(request):
 @require_GET
 def health(request):
     return JsonResponse({"status": "ok"})
+
+
+@csrf_exempt
+@require_POST
+def login_view(request):
+    """Session login for the examples (JSON {"username", "password"})."""
+    payload = json.loads(request.body or b"{}")
+    user = authenticate(request, username=payload.get("username"),
+                        password=payload.get("password"))
+    if user is None:
+        return JsonResponse({"error": "invalid credentials"}, status=401)
+    login(request, user)
+    return JsonResponse({"id": user.pk})
+
+
+@require_GET
+def me(request):
+    """Reads request.user, so the request evaluates the lazy user (session + user queries)."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"authenticated": False}, status=401)
+    return JsonResponse({"authenticated": True, "username": request.user.get_username()})

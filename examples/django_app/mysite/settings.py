@@ -35,6 +35,11 @@ DATABASES = {
     }
 }
 
+# otel-perf reads this optional dict (the environment wins over it).
+OTEL_PERF = {
+    "slow_request_ms": float(os.environ.get("EXAMPLE_OTEL_PERF_SLOW_REQUEST_MS", "1000")),
+}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"

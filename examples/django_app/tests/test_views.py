@@ -4,7 +4,6 @@ otel-perf's tests run it unchanged under ``opentelemetry-instrument pytest``.
 """
 
 import pytest
-
 from library.views import EXPECTED_QUERIES
 
 pytestmark = pytest.mark.django_db
@@ -17,10 +16,11 @@ def library_data(db):
     call_command("loaddata", "library", verbosity=0)
 
 
-@pytest.mark.parametrize("path", ["/books/", "/books/n-plus-one/", "/books/optimized/",
-                                  "/books/1/", "/slow/", "/health/"])
-def test_query_counts_are_the_documented_ones(client, django_assert_num_queries, path,
-                                              monkeypatch):
+@pytest.mark.parametrize(
+    "path",
+    ["/books/", "/books/n-plus-one/", "/books/optimized/", "/books/1/", "/slow/", "/health/"],
+)
+def test_query_counts_are_the_documented_ones(client, django_assert_num_queries, path, monkeypatch):
     monkeypatch.setenv("EXAMPLE_SLOW_SECONDS", "0")
     with django_assert_num_queries(EXPECTED_QUERIES[path]):
         assert client.get(path).status_code == 200
@@ -40,7 +40,8 @@ def test_error_view_is_500(client):
 
 
 def test_create_book(client):
-    response = client.post("/books/create/", {"title": "New", "author_id": 1},
-                           content_type="application/json")
+    response = client.post(
+        "/books/create/", {"title": "New", "author_id": 1}, content_type="application/json"
+    )
     assert response.status_code == 201
     assert client.get(f"/books/{response.json()['id']}/").json()["title"] == "New"

@@ -1,7 +1,11 @@
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from django.contrib.auth import get_user_model
+
 from library.models import Author, Book
+
+DEMO_USER = ("reader", "reader@example.com", "example-password")
 
 
 class Command(BaseCommand):
@@ -17,4 +21,7 @@ class Command(BaseCommand):
                 Book(id=(i - 1) * 3 + j, title=f"Book {i}.{j}", author=author, published=1990 + j)
                 for j in range(1, 4)
             )
+        User = get_user_model()
+        User.objects.filter(username=DEMO_USER[0]).delete()
+        User.objects.create_user(*DEMO_USER)
         self.stdout.write(f"seeded {Author.objects.count()} authors, {Book.objects.count()} books")

@@ -1,0 +1,124 @@
+"""The store with real DuckDB/DuckLake in a temp dir: writer, schema, maintenance, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import SpanKind
+
+from otel_perf import pipeline
+from otel_perf.cli import main
+from otel_perf.settings import Settings
+from otel_perf.storage import open_store, parse_address
+from otel_perf.storage.maintenance import Election
+from otel_perf.storage.schema import SCHEMA_VERSION, current_version
+
+
+def fill(store: str, requests: int = 20, statements: int = 6) -> dict:
+    settings = Settings(store=store, flush_interval_s=0.05)
+    provider = TracerProvider(resource=Resource.create({"service.name": "unit"}))
+    processor = pipeline.create_processor(settings)
+    provider.add_span_processor(processor)
+    pipeline.attach_store(processor, provider.resource.attributes)
+    tracer = provider.get_tracer("t")
+    for i in range(requests):
+        with tracer.start_as_current_span(
+            "GET", kind=SpanKind.SERVER,
+            attributes={"http.request.method": "GET", "http.route": "items/<int:pk>/",
+                        "url.path": f"/items/{i}/", "http.response.status_code": 200},
+        ):
+            for _ in range(statements):
+                with tracer.start_as_current_span("SELECT", kind=SpanKind.CLIENT) as db:
+                    db.set_attribute("db.statement", f"SELECT * FROM t WHERE id = {i}")
+    stats = pipeline.stats()
+    provider.shutdown()
+    return stats
+
+
+@pytest.mark.parametrize("kind", ["store", "store.duckdb"])
+def test_writer_stores_every_request_in_both_store_kinds(tmp_path, kind):
+    store = str(tmp_path / kind)
+    fill(store)
+    con = open_store(parse_address(store), read_only=True)
+    assert con.execute("SELECT count(*), sum(db_count), sum(n_plus_one_count) "
+                       "FROM requests").fetchone() == (20, 120, 20)
+    assert con.execute("SELECT DISTINCT endpoint FROM requests").fetchall() == [
+        ("GET /items/<int:pk>/",)]
+    # One fingerprint for all 20 literal values: literals never reach the store.
+    assert con.execute("SELECT DISTINCT statement FROM db_statements").fetchall() == [
+        ("SELECT * FROM t WHERE id = ?",)]
+    assert current_version(con) == SCHEMA_VERSION
+    heartbeat = con.execute("SELECT requests_written, requests_dropped FROM service_instances "
+                            "ORDER BY last_seen DESC LIMIT 1").fetchone()
+    assert heartbeat == (20, 0)
+
+
+def test_maintain_moves_inlined_rows_into_parquet_and_keeps_them(tmp_path, capsys):
+    store = str(tmp_path / "store")
+    fill(store)
+    data = tmp_path / "store" / "data"
+    parquet_before = [f for _, _, fs in os.walk(data) for f in fs if f.endswith(".parquet")]
+    assert parquet_before == []  # small commits stay inlined in the catalog
+    assert main(["maintain", "--store", store]) == 0
+    parquet_after = [f for _, _, fs in os.walk(data) for f in fs if f.endswith(".parquet")]
+    assert parquet_after
+    con = open_store(parse_address(store), read_only=True)
+    assert con.execute("SELECT count(*) FROM requests").fetchone() == (20,)
+
+
+def test_only_one_process_wins_the_maintenance_election(tmp_path):
+    address = parse_address(str(tmp_path / "store"))
+    os.makedirs(address.path)
+    first, second = Election(address), Election(address)
+    assert first.try_win() and first.won
+    assert not second.try_win()
+    # Another process cannot take it either while the first holds it.
+    probe = ("import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR)\n"
+             "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); print('won')\n"
+             "except OSError:\n    print('lost')")
+    lock = os.path.join(address.path, "maintenance.lock")
+    out = subprocess.run([sys.executable, "-c", probe, lock], capture_output=True, text=True)
+    assert out.stdout.strip() == "lost"
+    first.release()
+    assert second.try_win()
+
+
+def test_sql_command_prints_table_json_and_csv(tmp_path, capsys):
+    store = str(tmp_path / "store")
+    fill(store, requests=3)
+    query = "SELECT endpoint, count(*) AS n FROM requests GROUP BY 1"
+    assert main(["sql", "--store", store, query]) == 0
+    table = capsys.readouterr().out
+    assert "GET /items/<int:pk>/" in table and "(1 row)" in table
+    assert main(["sql", "--store", store, "--format", "json", query]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"endpoint": "GET /items/<int:pk>/", "n": 3}]
+    assert main(["sql", "--store", store, "--format", "csv", query]) == 0
+    assert capsys.readouterr().out.splitlines() == ["endpoint,n", "GET /items/<int:pk>/,3"]
+
+
+def test_sql_command_gives_clear_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit) as missing:
+        main(["sql", "--store", str(tmp_path / "nothing"), "SELECT 1"])
+    assert "no otel-perf store" in str(missing.value)
+    store = str(tmp_path / "store")
+    fill(store, requests=1)
+    assert main(["sql", "--store", store, "SELECT nope FROM requests"]) == 1
+    assert "nope" in capsys.readouterr().err
+
+
+def test_reader_does_not_block_writer_on_the_ducklake_store(tmp_path):
+    store = str(tmp_path / "store")
+    fill(store, requests=2)
+    reader = open_store(parse_address(store), read_only=True)
+    try:
+        fill(store, requests=3)  # a writer commits while a reader holds the store open
+        assert open_store(parse_address(store), read_only=True).execute(
+            "SELECT count(*) FROM requests").fetchone() == (5,)
+    finally:
+        reader.close()
