@@ -70,6 +70,58 @@ DERIVED = (
 )
 
 
+def _attribute_dict_public(span):
+    return span.attributes
+
+
+def _attribute_dict_fast(span):
+    # The SDK's BoundedAttributes keeps a plain dict; reading it directly avoids a
+    # Mapping.get (with a raised KeyError on every miss) per lookup on the hot path.
+    attributes = span._attributes
+    return attributes._dict if attributes is not None else _EMPTY
+
+
+def _choose_attribute_reader():
+    """Use the fast reader only if this SDK version has the expected internals."""
+    try:
+        from opentelemetry.sdk.trace import ReadableSpan
+
+        probe = ReadableSpan(name="probe", attributes=None)
+        from opentelemetry.attributes import BoundedAttributes
+
+        if hasattr(probe, "_attributes") and hasattr(BoundedAttributes({"a": 1}), "_dict"):
+            return _attribute_dict_fast
+    except Exception:  # pragma: no cover - a different SDK: stay on the public API
+        pass
+    return _attribute_dict_public
+
+
+_EMPTY: dict = {}
+attribute_dict = _choose_attribute_reader()
+
+
+def set_facts(span, facts: dict) -> None:
+    """Add our derived facts to a still-open span, all at once.
+
+    Our values are already valid attribute values (str, bool, int, float, tuples of them),
+    so the SDK's per-value validation (about 0.6 us per attribute) is skipped when the span's
+    attribute container is the SDK's and has room; otherwise the public API is used."""
+    if attribute_dict is _attribute_dict_fast:
+        attributes = getattr(span, "_attributes", None)
+        if (
+            attributes is not None
+            and not attributes._immutable
+            and attributes.max_value_len is None
+            and (
+                attributes.maxlen is None or len(attributes._dict) + len(facts) <= attributes.maxlen
+            )
+        ):
+            with attributes._lock:
+                attributes._dict.update(facts)
+            return
+    span.set_attributes(facts)
+
+
 def first(attributes, names):
     """The first of ``names`` present in ``attributes`` (None when none is)."""
     for name in names:

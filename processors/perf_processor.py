@@ -23,6 +23,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_perf.settings import Settings, get_settings
 from processors import attributes as A
+from processors.attributes import attribute_dict, set_facts
 from processors.facts import endpoint_key, fingerprint_hex, request_path, summarize_db
 from processors.memory import max_rss_bytes, memory_figures, rss_bytes
 
@@ -117,8 +118,8 @@ class PerfSpanProcessor(SpanProcessor):
                 if not trace.excluded and self._sink is not None:
                     self._sink.submit((trace.kind, span, trace))
                 return
-            attrs = span.attributes
-            statement = attrs.get("db.query.text") or attrs.get("db.statement")
+            attrs = attribute_dict(span)
+            statement = attrs.get("db.statement") or attrs.get("db.query.text")
             if statement is not None:
                 parent = span.parent
                 trace.db.append(
@@ -127,7 +128,7 @@ class PerfSpanProcessor(SpanProcessor):
                         parent.span_id if parent is not None else 0,
                         statement,
                         span.end_time - span.start_time,
-                        attrs.get("db.system.name") or attrs.get("db.system"),
+                        attrs.get("db.system") or attrs.get("db.system.name"),
                     )
                 )
         except Exception:
@@ -148,11 +149,14 @@ class PerfSpanProcessor(SpanProcessor):
             self._fold(span, trace, end_time)
         except Exception:
             self.internal_errors += 1
+        # The wrapper references the span: drop it so the span is not kept in a reference
+        # cycle (which would leave every request's spans to the cyclic garbage collector).
+        span.__dict__.pop("end", None)
         end(end_time)
 
     def _fold(self, span: Span, trace: LocalTrace, end_time: int) -> None:
         s = self._settings
-        attrs = span.attributes
+        attrs = attribute_dict(span)
         facts: dict[str, Any] = {}
         if trace.kind == "request":
             if s.is_excluded(request_path(attrs)):
@@ -172,40 +176,45 @@ class PerfSpanProcessor(SpanProcessor):
             error = span.status.status_code is StatusCode.ERROR
         memory = memory_figures(trace.rss_start, trace.maxrss_start, rss_bytes(), max_rss_bytes())
         trace.memory = memory
-        facts.update(
-            {
-                A.DB_COUNT: summary.count,
-                A.DB_TIME_MS: summary.time_ms,
-                A.DB_SLOW_COUNT: summary.slow_count,
-                A.DB_TOO_MANY: summary.count > s.max_queries_per_request,
-                A.N_PLUS_ONE: bool(summary.n_plus_one),
-                A.N_PLUS_ONE_COUNT: len(summary.n_plus_one),
-                A.SLOW: duration_ms >= s.slow_request_ms,
-                A.VERY_SLOW: duration_ms >= s.very_slow_request_ms,
-                A.ERROR: error,
-                A.MEMORY_USAGE_MB: round(memory[0], 3),
-                A.MEMORY_DELTA_MB: round(memory[1], 3),
-                A.MEMORY_PEAK_MB: round(memory[2], 3),
-                A.MEMORY_HIGH: memory[1] >= s.memory_per_request_mb,
-                A.CACHE_HITS: trace.cache_hits,
-                A.CACHE_MISSES: trace.cache_misses,
-                A.CACHE_TIME_MS: trace.cache_ns / _NS_PER_MS,
-            }
-        )
+        # Counts and memory always; flags only when true, and groups only when they apply:
+        # each attribute costs the SDK's validation on the request path (absent = false).
+        facts[A.DB_COUNT] = summary.count
+        facts[A.DB_TIME_MS] = summary.time_ms
+        facts[A.MEMORY_USAGE_MB] = round(memory[0], 3)
+        facts[A.MEMORY_DELTA_MB] = round(memory[1], 3)
+        facts[A.MEMORY_PEAK_MB] = round(memory[2], 3)
+        if duration_ms >= s.slow_request_ms:
+            facts[A.SLOW] = True
+            if duration_ms >= s.very_slow_request_ms:
+                facts[A.VERY_SLOW] = True
+        if error:
+            facts[A.ERROR] = True
+        if summary.count > s.max_queries_per_request:
+            facts[A.DB_TOO_MANY] = True
+        if memory[1] >= s.memory_per_request_mb:
+            facts[A.MEMORY_HIGH] = True
+        if trace.cache_hits or trace.cache_misses:
+            facts[A.CACHE_HITS] = trace.cache_hits
+            facts[A.CACHE_MISSES] = trace.cache_misses
+            facts[A.CACHE_TIME_MS] = trace.cache_ns / _NS_PER_MS
         if summary.slowest is not None:
             facts[A.DB_SLOWEST_MS] = summary.slowest_ns / _NS_PER_MS
             facts[A.DB_SLOWEST_STATEMENT] = summary.slowest.statement
+            if summary.slow_count:
+                facts[A.DB_SLOW_COUNT] = summary.slow_count
         if summary.n_plus_one:
-            facts[A.N_PLUS_ONE_STATEMENTS] = [g.statement for g in summary.n_plus_one]
-            facts[A.N_PLUS_ONE_FINGERPRINTS] = [
+            facts[A.N_PLUS_ONE] = True
+            facts[A.N_PLUS_ONE_COUNT] = len(summary.n_plus_one)
+            facts[A.N_PLUS_ONE_STATEMENTS] = tuple(g.statement for g in summary.n_plus_one)
+            facts[A.N_PLUS_ONE_FINGERPRINTS] = tuple(
                 fingerprint_hex(g.fingerprint) for g in summary.n_plus_one
-            ]
-            facts[A.N_PLUS_ONE_EXECUTIONS] = [g.calls for g in summary.n_plus_one]
+            )
+            facts[A.N_PLUS_ONE_EXECUTIONS] = tuple(g.calls for g in summary.n_plus_one)
         if s.tenant_attribute and A.TENANT not in attrs:
             tenant = attrs.get(s.tenant_attribute)
             if tenant is not None:
                 facts[A.TENANT] = str(tenant)
-        span.set_attributes(facts)
+        set_facts(span, facts)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def open_traces(self) -> int:

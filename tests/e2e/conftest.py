@@ -56,12 +56,14 @@ def columns_containing(store: str, needle: str) -> list[tuple[str, str]]:
     try:
         columns = con.execute(
             "SELECT table_name, column_name FROM information_schema.columns "
-            "WHERE table_catalog = 'perf' AND data_type IN ('VARCHAR', 'BLOB')").fetchall()
+            "WHERE table_catalog = 'perf' AND data_type IN ('VARCHAR', 'BLOB')"
+        ).fetchall()
         hits = []
         for table, column in columns:
             found = con.execute(
                 f'SELECT count(*) FROM "{table}" '
-                f'WHERE contains(lower(CAST("{column}" AS VARCHAR)), ?)', [needle.lower()]
+                f'WHERE contains(lower(CAST("{column}" AS VARCHAR)), ?)',
+                [needle.lower()],
             ).fetchone()[0]
             if found:
                 hits.append((table, column))

@@ -30,8 +30,9 @@ def expected_pseudonym(user_id: int) -> str:
 def session_opener(app) -> tuple[urllib.request.OpenerDirector, int]:
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
     body = json.dumps({"username": "reader", "password": "example-password"}).encode()
-    req = urllib.request.Request(app.base + "/login/", data=body, method="POST",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        app.base + "/login/", data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
     with opener.open(req, timeout=30) as resp:
         return opener, json.loads(resp.read())["id"]
 
@@ -44,8 +45,9 @@ def test_user_pseudonym_only_when_the_request_loaded_the_user(make_app):
                 assert resp.status == 200
         assert app.get("/me/") == 401  # anonymous
         assert wait_for_rows(app.store, 4) == 4
-    rows = dict(query(app.store, "SELECT path || ':' || coalesce(status_code, 0), user_id "
-                                 "FROM requests"))
+    rows = dict(
+        query(app.store, "SELECT path || ':' || coalesce(status_code, 0), user_id FROM requests")
+    )
     assert rows["/me/:200"] == expected_pseudonym(user_id)
     assert rows["/login/:200"] == expected_pseudonym(user_id)  # login() set request.user
     assert rows["/books/:200"] is None  # the view never touched request.user
@@ -61,8 +63,7 @@ def test_raw_user_ids_are_opt_in(make_app):
         with opener.open(app.base + "/me/", timeout=30) as resp:
             assert resp.status == 200
         assert wait_for_rows(app.store, 2) == 2
-    assert query(app.store, "SELECT user_id FROM requests WHERE path = '/me/'") == [
-        (str(user_id),)]
+    assert query(app.store, "SELECT user_id FROM requests WHERE path = '/me/'") == [(str(user_id),)]
 
 
 def test_tenant_header_and_django_settings_dict(make_app):
@@ -89,8 +90,13 @@ def test_tracked_management_command_is_an_operation(tmp_path):
     env = demo.app_environment(store, str(tmp_path / "app.sqlite3"))
     demo.prepare_database(APP_DIR, {k: v for k, v in env.items() if not k.startswith("OTEL_")})
     result = subprocess.run(
-        [demo.bin_path("opentelemetry-instrument"), sys.executable, "manage.py",
-         "library_report"], cwd=APP_DIR, env=env, capture_output=True, text=True, timeout=120)
+        [demo.bin_path("opentelemetry-instrument"), sys.executable, "manage.py", "library_report"],
+        cwd=APP_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("books") == 10
     rows = query(store, "SELECT name, kind, db_count, n_plus_one_count FROM operations")

@@ -29,9 +29,14 @@ def fill(store: str, requests: int = 20, statements: int = 6) -> dict:
     tracer = provider.get_tracer("t")
     for i in range(requests):
         with tracer.start_as_current_span(
-            "GET", kind=SpanKind.SERVER,
-            attributes={"http.request.method": "GET", "http.route": "items/<int:pk>/",
-                        "url.path": f"/items/{i}/", "http.response.status_code": 200},
+            "GET",
+            kind=SpanKind.SERVER,
+            attributes={
+                "http.request.method": "GET",
+                "http.route": "items/<int:pk>/",
+                "url.path": f"/items/{i}/",
+                "http.response.status_code": 200,
+            },
         ):
             for _ in range(statements):
                 with tracer.start_as_current_span("SELECT", kind=SpanKind.CLIENT) as db:
@@ -46,16 +51,21 @@ def test_writer_stores_every_request_in_both_store_kinds(tmp_path, kind):
     store = str(tmp_path / kind)
     fill(store)
     con = open_store(parse_address(store), read_only=True)
-    assert con.execute("SELECT count(*), sum(db_count), sum(n_plus_one_count) "
-                       "FROM requests").fetchone() == (20, 120, 20)
+    assert con.execute(
+        "SELECT count(*), sum(db_count), sum(n_plus_one_count) FROM requests"
+    ).fetchone() == (20, 120, 20)
     assert con.execute("SELECT DISTINCT endpoint FROM requests").fetchall() == [
-        ("GET /items/<int:pk>/",)]
+        ("GET /items/<int:pk>/",)
+    ]
     # One fingerprint for all 20 literal values: literals never reach the store.
     assert con.execute("SELECT DISTINCT statement FROM db_statements").fetchall() == [
-        ("SELECT * FROM t WHERE id = ?",)]
+        ("SELECT * FROM t WHERE id = ?",)
+    ]
     assert current_version(con) == SCHEMA_VERSION
-    heartbeat = con.execute("SELECT requests_written, requests_dropped FROM service_instances "
-                            "ORDER BY last_seen DESC LIMIT 1").fetchone()
+    heartbeat = con.execute(
+        "SELECT requests_written, requests_dropped FROM service_instances "
+        "ORDER BY last_seen DESC LIMIT 1"
+    ).fetchone()
     assert heartbeat == (20, 0)
 
 
@@ -79,9 +89,11 @@ def test_only_one_process_wins_the_maintenance_election(tmp_path):
     assert first.try_win() and first.won
     assert not second.try_win()
     # Another process cannot take it either while the first holds it.
-    probe = ("import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR)\n"
-             "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); print('won')\n"
-             "except OSError:\n    print('lost')")
+    probe = (
+        "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR)\n"
+        "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); print('won')\n"
+        "except OSError:\n    print('lost')"
+    )
     lock = os.path.join(address.path, "maintenance.lock")
     out = subprocess.run([sys.executable, "-c", probe, lock], capture_output=True, text=True)
     assert out.stdout.strip() == "lost"
@@ -119,6 +131,7 @@ def test_reader_does_not_block_writer_on_the_ducklake_store(tmp_path):
     try:
         fill(store, requests=3)  # a writer commits while a reader holds the store open
         assert open_store(parse_address(store), read_only=True).execute(
-            "SELECT count(*) FROM requests").fetchone() == (5,)
+            "SELECT count(*) FROM requests"
+        ).fetchone() == (5,)
     finally:
         reader.close()

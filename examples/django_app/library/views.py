@@ -96,8 +96,7 @@ def health(request):
 def login_view(request):
     """Session login for the examples (JSON {"username", "password"})."""
     payload = json.loads(request.body or b"{}")
-    user = authenticate(request, username=payload.get("username"),
-                        password=payload.get("password"))
+    user = authenticate(request, username=payload.get("username"), password=payload.get("password"))
     if user is None:
         return JsonResponse({"error": "invalid credentials"}, status=401)
     login(request, user)

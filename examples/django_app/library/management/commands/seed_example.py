@@ -1,7 +1,6 @@
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
-
-from django.contrib.auth import get_user_model
 
 from library.models import Author, Book
 
