@@ -37,7 +37,5 @@ class OtelPerfConfigurator(_OTelSDKConfigurator):
         kwargs["span_processors"] = [processor, *(kwargs.get("span_processors") or [])]
         super()._configure(**kwargs)
         provider = trace.get_tracer_provider()
-        pipeline.attach_store(
-            processor,
-            getattr(provider, "resource", None).attributes if hasattr(provider, "resource") else {},
-        )
+        resource = getattr(provider, "resource", None)
+        pipeline.attach_store(processor, resource.attributes if resource is not None else {})

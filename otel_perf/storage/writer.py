@@ -80,7 +80,6 @@ class StoreWriter:
         base = self._resource.service_instance or f"{self._host}:{uuid.uuid4().hex[:8]}"
         self._instance_id = f"{base}/{self._pid}"
         self._pending = 0  # items taken from the queue but not yet committed
-        self._flush_requested = False
         self.requests_written = 0
         self.requests_dropped = 0
         self.write_errors = 0
@@ -129,7 +128,6 @@ class StoreWriter:
             return not self._queue
         deadline = time.monotonic() + timeout
         with self._idle:
-            self._flush_requested = True
             self._wake.set()
             while self._queue or self._pending:
                 remaining = deadline - time.monotonic()
