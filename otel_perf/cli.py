@@ -100,7 +100,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 def cmd_maintain(args: argparse.Namespace) -> int:
     from otel_perf.storage import StoreUnavailable, open_store, parse_address
-    from otel_perf.storage.maintenance import Election, run_maintenance
+    from otel_perf.storage.maintenance import MaintenanceLock, run_maintenance
     from otel_perf.storage.schema import migrate
 
     address = parse_address(args.store)
@@ -111,14 +111,13 @@ def cmd_maintain(args: argparse.Namespace) -> int:
     except StoreUnavailable as exc:
         raise SystemExit(f"otel-perf: {exc}") from None
     migrate(con)
-    election = Election(address)
-    if not election.try_win():
+    try:
+        ran = MaintenanceLock(address).run_if_due(0, lambda: run_maintenance(con, address))
+    finally:
+        con.close()
+    if not ran:
         print("otel-perf: another process is maintaining the store right now; try again later")
         return 1
-    try:
-        run_maintenance(con, address)
-    finally:
-        election.release()
     print(f"otel-perf: maintained {address.describe()}")
     return 0
 

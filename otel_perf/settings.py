@@ -9,8 +9,10 @@ the variable and the default used, and the app still starts.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -248,16 +250,17 @@ class Settings:
     def store_enabled(self) -> bool:
         return self.store.strip().lower() != "none"
 
+    @functools.cached_property
+    def _excluded(self) -> re.Pattern:
+        # One compiled pattern: checked once per request on the request path.
+        parts = [
+            re.escape(p) if p.endswith("/") else re.escape(p) + "(?:/|$)"
+            for p in self.exclude_paths
+        ]
+        return re.compile("|".join(parts) if parts else "(?!)")
+
     def is_excluded(self, path: str | None) -> bool:
-        if not path:
-            return False
-        for prefix in self.exclude_paths:
-            if prefix.endswith("/"):
-                if path.startswith(prefix):
-                    return True
-            elif path == prefix or path.startswith(prefix + "/"):
-                return True
-        return False
+        return bool(path) and self._excluded.match(path) is not None
 
 
 def _coerce(option: Option, value: Any) -> Any:

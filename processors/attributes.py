@@ -70,34 +70,20 @@ DERIVED = (
 )
 
 
-def _attribute_dict_public(span):
-    return span.attributes
+def attribute_dict(span):
+    """The span's attributes as a plain mapping, as cheaply as possible.
 
-
-def _attribute_dict_fast(span):
-    # The SDK's BoundedAttributes keeps a plain dict; reading it directly avoids a
-    # Mapping.get (with a raised KeyError on every miss) per lookup on the hot path.
-    attributes = span._attributes
-    return attributes._dict if attributes is not None else _EMPTY
-
-
-def _choose_attribute_reader():
-    """Use the fast reader only if this SDK version has the expected internals."""
-    try:
-        from opentelemetry.sdk.trace import ReadableSpan
-
-        probe = ReadableSpan(name="probe", attributes=None)
-        from opentelemetry.attributes import BoundedAttributes
-
-        if hasattr(probe, "_attributes") and hasattr(BoundedAttributes({"a": 1}), "_dict"):
-            return _attribute_dict_fast
-    except Exception:  # pragma: no cover - a different SDK: stay on the public API
-        pass
-    return _attribute_dict_public
+    The SDK's BoundedAttributes keeps a plain dict; reading it directly avoids a Mapping.get
+    (which raises and catches a KeyError on every miss) per lookup on the hot path. Anything
+    else falls back to the public ``span.attributes``."""
+    attributes = getattr(span, "_attributes", None)
+    raw = getattr(attributes, "_dict", None)
+    if type(raw) is dict:
+        return raw
+    return span.attributes or _EMPTY
 
 
 _EMPTY: dict = {}
-attribute_dict = _choose_attribute_reader()
 
 
 def set_facts(span, facts: dict) -> None:
@@ -106,19 +92,17 @@ def set_facts(span, facts: dict) -> None:
     Our values are already valid attribute values (str, bool, int, float, tuples of them),
     so the SDK's per-value validation (about 0.6 us per attribute) is skipped when the span's
     attribute container is the SDK's and has room; otherwise the public API is used."""
-    if attribute_dict is _attribute_dict_fast:
-        attributes = getattr(span, "_attributes", None)
-        if (
-            attributes is not None
-            and not attributes._immutable
-            and attributes.max_value_len is None
-            and (
-                attributes.maxlen is None or len(attributes._dict) + len(facts) <= attributes.maxlen
-            )
-        ):
-            with attributes._lock:
-                attributes._dict.update(facts)
-            return
+    attributes = getattr(span, "_attributes", None)
+    raw = getattr(attributes, "_dict", None)
+    if (
+        type(raw) is dict
+        and getattr(attributes, "_immutable", True) is False
+        and getattr(attributes, "max_value_len", 0) is None
+        and (attributes.maxlen is None or len(raw) + len(facts) <= attributes.maxlen)
+    ):
+        with attributes._lock:
+            raw.update(facts)
+        return
     span.set_attributes(facts)
 
 

@@ -1,10 +1,11 @@
-"""Store maintenance, run by one process at a time.
+"""Store maintenance, run by one process at a time, at most once per interval.
 
-Election is an OS file lock (``flock``) on ``maintenance.lock`` in the store folder: the first
-process to take it keeps it for its life, the kernel releases it when that process dies, and
-the others try again at their next interval. DuckLake's ``CHECKPOINT`` flushes rows inlined in
-the catalog into Parquet, merges small files, expires old snapshots and deletes files no
-snapshot needs.
+Coordination is an OS file lock (``flock``) on ``maintenance.lock`` in the store folder, held
+only while maintenance runs, and the time of the last run written into that file. Any
+process may run it when it is due — the first worker to get there, or ``otel-perf maintain``
+at any moment — and no two run it at once; the kernel releases the lock if a process dies.
+DuckLake's ``CHECKPOINT`` flushes rows inlined in the catalog into Parquet, merges small
+files, expires old snapshots and deletes files no snapshot needs.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import time
+from collections.abc import Callable
 
 from otel_perf.storage.address import ALIAS, StoreAddress
 
@@ -26,41 +29,52 @@ SET_DELETE = f"CALL ducklake_set_option('{ALIAS}', 'delete_older_than', '{KEEP_S
 CHECKPOINT = f"CHECKPOINT {ALIAS}"
 
 
-class Election:
-    """Holds the maintenance lock once won; ``try_win()`` is cheap to repeat."""
+class MaintenanceLock:
+    def __init__(self, address: StoreAddress, clock: Callable[[], float] = time.time) -> None:
+        self.path = os.path.join(address.lock_dir, "maintenance.lock")
+        self._clock = clock
 
-    def __init__(self, address: StoreAddress, name: str = "maintenance") -> None:
-        self._path = os.path.join(address.lock_dir, f"{name}.lock")
-        self._fd: int | None = None
-        self._pid = os.getpid()
-
-    @property
-    def won(self) -> bool:
-        return self._fd is not None and self._pid == os.getpid()
-
-    def try_win(self) -> bool:
-        if self._pid != os.getpid():  # a forked child does not inherit leadership
-            self._fd, self._pid = None, os.getpid()
-        if self._fd is not None:
-            return True
+    def run_if_due(self, interval_s: float, action: Callable[[], None]) -> bool:
+        """Run ``action`` unless another process is running it or it ran within
+        ``interval_s``; True when it ran here."""
         try:
-            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return False
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return False  # someone else is maintaining right now
+            if self._clock() - _last_run(fd) < interval_s:
+                return False
+            action()
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, repr(self._clock()).encode(), 0)
+            return True
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def busy(self) -> bool:
+        """True while another process holds the lock (is maintaining)."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError:
             return False
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
             return False
-        self._fd = fd
-        return True
+        except OSError:
+            return True
+        finally:
+            os.close(fd)
 
-    def release(self) -> None:
-        if self._fd is not None:
-            try:
-                os.close(self._fd)
-            finally:
-                self._fd = None
+
+def _last_run(fd: int) -> float:
+    try:
+        return float(os.pread(fd, 64, 0).decode() or 0)
+    except (OSError, ValueError):
+        return 0.0
 
 
 def run_maintenance(con, address: StoreAddress) -> None:

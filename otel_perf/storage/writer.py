@@ -22,7 +22,7 @@ from typing import Any
 
 from otel_perf.settings import Settings
 from otel_perf.storage.address import StoreAddress
-from otel_perf.storage.maintenance import Election
+from otel_perf.storage.maintenance import MaintenanceLock
 from otel_perf.storage.rows import Batch, Columns, ResourceInfo
 
 # duckdb is imported on the writer thread, never at import time: this module is imported by
@@ -71,7 +71,7 @@ class StoreWriter:
         self._next_attach = 0.0
         self._attach_backoff = 1.0
         self._warned: set[str] = set()
-        self._election = Election(self.address)
+        self._maintenance = MaintenanceLock(self.address)
         self._next_maintenance = 0.0
         self._next_heartbeat = 0.0
         self._started_at = time.time()
@@ -200,7 +200,8 @@ class StoreWriter:
         if self._session is not None and (now >= self._next_heartbeat or final):
             self._heartbeat()
         if self._session is not None and now >= self._next_maintenance and not final:
-            self._next_maintenance = now + self.settings.maintenance_interval_s
+            # Check every minute whether it is due; the lock file says when it last ran.
+            self._next_maintenance = now + min(self.settings.maintenance_interval_s, 60.0)
             self._maybe_maintain()
 
     def _open(self, force: bool = False):
@@ -303,10 +304,10 @@ class StoreWriter:
     def _maybe_maintain(self) -> None:
         from otel_perf.storage import session
 
-        if not self._election.try_win():
-            return
         try:
-            self._session.maintain()
+            self._maintenance.run_if_due(
+                self.settings.maintenance_interval_s, self._session.maintain
+            )
         except session.ERRORS as exc:
             self._warn_once("maintenance", "otel-perf: store maintenance failed: %s", exc)
 
@@ -342,5 +343,4 @@ class StoreWriter:
     def _close(self) -> None:
         if self._session is not None:
             self._heartbeat()
-        self._election.release()
         self._drop_session()

@@ -16,7 +16,7 @@ from otel_perf import pipeline
 from otel_perf.cli import main
 from otel_perf.settings import Settings
 from otel_perf.storage import open_store, parse_address
-from otel_perf.storage.maintenance import Election
+from otel_perf.storage.maintenance import MaintenanceLock
 from otel_perf.storage.schema import SCHEMA_VERSION, current_version
 
 
@@ -82,23 +82,49 @@ def test_maintain_moves_inlined_rows_into_parquet_and_keeps_them(tmp_path, capsy
     assert con.execute("SELECT count(*) FROM requests").fetchone() == (20,)
 
 
-def test_only_one_process_wins_the_maintenance_election(tmp_path):
+def test_maintenance_runs_in_one_process_at_a_time_and_once_per_interval(tmp_path):
     address = parse_address(str(tmp_path / "store"))
     os.makedirs(address.path)
-    first, second = Election(address), Election(address)
-    assert first.try_win() and first.won
-    assert not second.try_win()
-    # Another process cannot take it either while the first holds it.
+    now = [1000.0]
+    lock = MaintenanceLock(address, clock=lambda: now[0])
+    runs = []
+    assert lock.run_if_due(300, lambda: runs.append(now[0]))
+    assert not lock.run_if_due(300, lambda: runs.append(now[0]))  # ran 0 s ago
+    now[0] += 299
+    assert not lock.run_if_due(300, lambda: runs.append(now[0]))
+    now[0] += 1
+    assert lock.run_if_due(300, lambda: runs.append(now[0]))
+    assert runs == [1000.0, 1300.0]
+
+    # While one process is maintaining, another process neither runs it nor waits.
     probe = (
-        "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR)\n"
-        "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); print('won')\n"
-        "except OSError:\n    print('lost')"
+        "import sys\n"
+        "from otel_perf.storage import parse_address\n"
+        "from otel_perf.storage.maintenance import MaintenanceLock\n"
+        "lock = MaintenanceLock(parse_address(sys.argv[1]))\n"
+        "print('busy' if lock.busy() else 'free', lock.run_if_due(0, lambda: None))"
     )
-    lock = os.path.join(address.path, "maintenance.lock")
-    out = subprocess.run([sys.executable, "-c", probe, lock], capture_output=True, text=True)
-    assert out.stdout.strip() == "lost"
-    first.release()
-    assert second.try_win()
+
+    def other_process():
+        out = subprocess.run(
+            [sys.executable, "-c", probe, address.path], capture_output=True, text=True, check=True
+        )
+        return out.stdout.split()
+
+    seen = []
+    assert lock.run_if_due(0, lambda: seen.append(other_process()))
+    assert seen == [["busy", "False"]]
+    assert other_process() == ["free", "True"]
+
+
+def test_maintain_command_says_so_when_another_process_is_maintaining(tmp_path, capsys):
+    store = str(tmp_path / "store")
+    fill(store, requests=1)
+    lock = MaintenanceLock(parse_address(store))
+    codes = []
+    lock.run_if_due(0, lambda: codes.append(main(["maintain", "--store", store])))
+    assert codes == [1]
+    assert "another process is maintaining" in capsys.readouterr().out
 
 
 def test_sql_command_prints_table_json_and_csv(tmp_path, capsys):
