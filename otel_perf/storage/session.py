@@ -29,6 +29,10 @@ ERRORS = (duckdb.Error, OSError, StoreUnavailable, schema.SchemaTooNew)
 
 def is_transient(exc: BaseException) -> bool:
     text = str(exc).lower()
+    if "could not set lock on file" in text:
+        # A plain .duckdb file held by another process: not a conflict that clears up in
+        # milliseconds; the writer's slower reattach loop (with one warning) handles it.
+        return False
     return any(word in text for word in _TRANSIENT)
 
 

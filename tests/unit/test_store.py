@@ -161,3 +161,17 @@ def test_reader_does_not_block_writer_on_the_ducklake_store(tmp_path):
         ).fetchone() == (5,)
     finally:
         reader.close()
+
+
+def test_lock_conflicts_between_writers_are_retried_but_a_held_file_is_not():
+    from otel_perf.storage.session import is_transient
+
+    assert is_transient(RuntimeError("Failed to commit DuckLake transaction: database is locked"))
+    assert is_transient(RuntimeError("Transaction conflict: cannot commit"))
+    assert not is_transient(
+        RuntimeError(
+            'IO Error: Could not set lock on file "x.duckdb": '
+            "Conflicting lock is held in python (PID 1)"
+        )
+    )
+    assert not is_transient(RuntimeError("Catalog Error: Table with name nope does not exist"))
