@@ -131,16 +131,20 @@ def wait_ready(base: str, proc: subprocess.Popen, timeout: float = 60.0) -> None
     raise SystemExit("otel-perf: the example app did not become ready in time")
 
 
-def fetch(url: str) -> int:
+def fetch(url: str, headers: dict | None = None, network_errors_as_zero: bool = True) -> int:
+    """GET ``url``; the HTTP status (4xx/5xx included), or 0 when the connection failed."""
+    req = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(url, timeout=30) as resp:
+        with urllib.request.urlopen(req, timeout=30) as resp:
             resp.read()
             return resp.status
     except urllib.error.HTTPError as exc:
         exc.read()
         return exc.code
     except (urllib.error.URLError, OSError):
-        return 0
+        if network_errors_as_zero:
+            return 0
+        raise
 
 
 def drive_load(base: str, total: int, concurrency: int, seed: int = 7) -> dict[str, int]:

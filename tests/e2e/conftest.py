@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -90,14 +89,8 @@ def wait_for_rows(
 
 
 def get(url: str, headers: dict | None = None) -> int:
-    req = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            resp.read()
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        exc.read()
-        return exc.code
+    """Tests want to see a failed connection, not a status 0."""
+    return demo.fetch(url, headers, network_errors_as_zero=False)
 
 
 class App:
