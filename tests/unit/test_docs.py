@@ -23,5 +23,4 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one():
     assert len(block) == 2
     assert block[0].endswith("otel-perf demo")
     assert "pytest" in block[1]
-    test_command = block[1].split("&& ", 1)[1]  # after creating the venv
-    assert test_command in CI
+    assert block[1] in CI
