@@ -246,10 +246,6 @@ class Settings:
     tenant_attribute: str = "tenant.id"
     log_slow_requests: bool = True
 
-    @property
-    def store_enabled(self) -> bool:
-        return self.store.strip().lower() != "none"
-
     @functools.cached_property
     def _excluded(self) -> re.Pattern:
         # One compiled pattern: checked once per request on the request path.
