@@ -91,7 +91,7 @@ class PerfSpanProcessor(SpanProcessor):
                 return
             if span.kind is SpanKind.SERVER:
                 kind = "request"
-            elif span.attributes.get(A.OPERATION_KIND) is not None:
+            elif attribute_dict(span).get(A.OPERATION_KIND) is not None:
                 kind = "operation"
             else:
                 return  # startup statements, background roots: not requests

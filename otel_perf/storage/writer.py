@@ -131,12 +131,8 @@ class StoreWriter:
             self._wake.set()
             while self._queue or self._pending:
                 remaining = deadline - time.monotonic()
-                if (
-                    remaining <= 0
-                    or not self._thread.is_alive()
-                    or self._session is None
-                    and self._next_attach > time.monotonic()
-                ):
+                waiting_to_reattach = self._session is None and self._next_attach > time.monotonic()
+                if remaining <= 0 or not self._thread.is_alive() or waiting_to_reattach:
                     return False
                 self._idle.wait(min(remaining, 0.1))
                 self._wake.set()

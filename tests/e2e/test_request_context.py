@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import subprocess
 import sys
 import urllib.request
@@ -102,4 +101,3 @@ def test_tracked_management_command_is_an_operation(tmp_path):
     rows = query(store, "SELECT name, kind, db_count, n_plus_one_count FROM operations")
     assert rows == [("library_report", "command", 11, 1)]
     assert query(store, "SELECT count(*) FROM requests") == [(0,)]
-    assert os.path.isdir(store)
