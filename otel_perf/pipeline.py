@@ -11,6 +11,7 @@ import logging
 
 from otel_perf.settings import Settings, get_settings, set_settings
 from otel_perf.storage.address import parse_address
+from processors import cache_events
 from processors.perf_processor import PerfSpanProcessor
 
 _logger = logging.getLogger("otel_perf")
@@ -26,6 +27,7 @@ def create_processor(settings: Settings | None = None) -> PerfSpanProcessor:
     """The processor, registered as this process's; its sink is attached by ``attach_store``."""
     global _processor
     _processor = PerfSpanProcessor(None, settings or get_settings())
+    cache_events.set_listener(_processor.record_cache)
     return _processor
 
 

@@ -42,6 +42,20 @@ def _parse_positive_int(raw: str) -> int:
     return value
 
 
+def _parse_non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be >= 0")
+    return value
+
+
+def _parse_field_costs(raw: str) -> tuple:
+    # Parsed by the GraphQL package (no graphql-core import), validated here once.
+    from processors.graphql.cost_config import parse_field_costs
+
+    return parse_field_costs(raw)
+
+
 def _parse_paths(raw: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in raw.split(",") if p.strip())
 
@@ -219,6 +233,102 @@ OPTIONS: tuple[Option, ...] = (
         _parse_bool,
         "Log slow requests (warning) and very slow ones (error) from the background thread.",
     ),
+    Option(
+        "graphql_max_complexity",
+        "points",
+        100,
+        _parse_positive_int,
+        "A GraphQL operation scoring above this raises a `high_complexity` alert (and is "
+        "rejected when OTEL_PERF_GRAPHQL_ENFORCE_COMPLEXITY is true).",
+    ),
+    Option(
+        "graphql_enforce_complexity",
+        "bool",
+        False,
+        _parse_bool,
+        "Reject GraphQL operations over the maximum complexity with a GraphQL error "
+        "(opt-in; see docs/graphql.md for each server).",
+    ),
+    Option(
+        "graphql_default_list_size",
+        "items",
+        10,
+        _parse_positive_int,
+        "Assumed size of a list field that has no slicing argument (first/last/limit/pageSize).",
+    ),
+    Option(
+        "graphql_mutation_cost",
+        "points",
+        10,
+        _parse_non_negative_int,
+        "Base cost added for each mutation root field.",
+    ),
+    Option(
+        "graphql_field_costs",
+        "mapping",
+        "",
+        _parse_field_costs,
+        "Per-field costs: `Type.field=cost` or `Type.field=cost*arg1|arg2` (multiplier "
+        "arguments), separated by `;`.",
+    ),
+    Option(
+        "graphql_ignore_introspection",
+        "bool",
+        True,
+        _parse_bool,
+        "Introspection fields (`__schema`, `__type`) add nothing to complexity.",
+    ),
+    Option(
+        "graphql_resolver_spans",
+        "bool",
+        False,
+        _parse_bool,
+        "A span per resolved field (costly, high cardinality; off by default). DB statements "
+        "are attributed to the field path either way.",
+    ),
+    Option(
+        "redact_variables",
+        "keys",
+        (),
+        _parse_paths,
+        "Extra GraphQL variable names to redact (comma-separated, case-insensitive substrings), "
+        "beyond password, token, secret, authorization, api key and credit card.",
+    ),
+    Option(
+        "cache_spans",
+        "bool",
+        False,
+        _parse_bool,
+        "A span per Django cache call (hits and misses are counted either way).",
+    ),
+    Option(
+        "api_tokens",
+        "secret",
+        "",
+        str,
+        "Bearer tokens for the report API with their roles: `token:admin,token2:read`.",
+    ),
+    Option(
+        "api_public",
+        "bool",
+        False,
+        _parse_bool,
+        "Open the performance reports to anonymous users (never the default).",
+    ),
+    Option(
+        "api_max_limit",
+        "rows",
+        1000,
+        _parse_positive_int,
+        "The largest `limit` a report accepts; larger values get a 400.",
+    ),
+    Option(
+        "alert_quiet_period_s",
+        "s",
+        600.0,
+        _parse_positive_float,
+        "An alert resolves after this long with no new occurrence.",
+    ),
 )
 
 _BY_NAME = {o.name: o for o in OPTIONS}
@@ -245,6 +355,19 @@ class Settings:
     tenant_header: str = "X-Tenant-ID"
     tenant_attribute: str = "tenant.id"
     log_slow_requests: bool = True
+    graphql_max_complexity: int = 100
+    graphql_enforce_complexity: bool = False
+    graphql_default_list_size: int = 10
+    graphql_mutation_cost: int = 10
+    graphql_field_costs: tuple = ()
+    graphql_ignore_introspection: bool = True
+    graphql_resolver_spans: bool = False
+    redact_variables: tuple[str, ...] = ()
+    cache_spans: bool = False
+    api_tokens: str = ""
+    api_public: bool = False
+    api_max_limit: int = 1000
+    alert_quiet_period_s: float = 600.0
 
     @functools.cached_property
     def _excluded(self) -> re.Pattern:
@@ -263,7 +386,11 @@ def _coerce(option: Option, value: Any) -> Any:
     """A Django-settings value may already be typed; strings go through the env parser."""
     if isinstance(value, str):
         return option.parse(value)
-    if option.name == "exclude_paths":
+    if option.name == "graphql_field_costs" and isinstance(value, Mapping):
+        from processors.graphql.cost_config import format_field_costs
+
+        return option.parse(format_field_costs(value))
+    if option.name in ("exclude_paths", "redact_variables"):
         return tuple(str(v) for v in value)
     if isinstance(option.default, bool):
         if not isinstance(value, bool):

@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import SpanKind, StatusCode, get_current_span
 
 from otel_perf.settings import Settings, get_settings
 from processors import attributes as A
@@ -131,6 +131,18 @@ class PerfSpanProcessor(SpanProcessor):
                         attrs.get("db.system") or attrs.get("db.system.name"),
                     )
                 )
+        except Exception:
+            self.internal_errors += 1
+
+    def record_cache(self, hits: int, misses: int, duration_ns: int) -> None:
+        """Cache figures for the current local trace (``processors.cache_events`` listener)."""
+        try:
+            trace = self._traces.get(get_current_span().get_span_context().trace_id)
+            if trace is None:
+                return
+            trace.cache_hits += hits
+            trace.cache_misses += misses
+            trace.cache_ns += duration_ns
         except Exception:
             self.internal_errors += 1
 

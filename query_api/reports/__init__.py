@@ -1,0 +1,22 @@
+"""Reports: pure functions ``(connection, Params, Settings, now) -> dict`` over the store.
+
+``now`` is a naive UTC datetime passed in (clocks are injected, never read inside a report).
+Every figure comes from stored rows; one that cannot be known is None (JSON null).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from otel_perf.settings import Settings
+from query_api.params import Params
+
+Report = Callable[[Any, Params, Settings, datetime], dict]
+
+# The spec's actions (/graphql/performance/?action=...). Filled as reports land.
+SPEC_ACTIONS: dict[str, Report] = {}
+
+# The further reports (/api/v1/performance/<name>), seeds 001/003/004.
+REST_REPORTS: dict[str, Report] = {}
