@@ -8,7 +8,7 @@ DuckLake has no constraints or defaults, so every writer supplies every column.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Column lists are the single source for the DDL and for the writer's Arrow schemas.
 REQUESTS = (
@@ -104,6 +104,46 @@ OPERATIONS = (
     ("weight", "DOUBLE"),
 )
 
+# One row per GraphQL operation executed inside a request or tracked operation (schema 2).
+# parsing_ms + validation_ms + execution_ms make up duration_ms (the operation span runs from
+# the start of parsing to the end of execution; the small gaps between the three are the
+# server's own work). database_ms and cache_ms are time inside the operation.
+GRAPHQL_OPERATIONS = (
+    ("timestamp", "TIMESTAMP"),
+    ("trace_id", "BLOB"),
+    ("span_id", "UBIGINT"),  # the operation's span
+    ("root_span_id", "UBIGINT"),  # the request's (or tracked operation's) root span
+    ("service_name", "VARCHAR"),
+    ("service_instance", "VARCHAR"),
+    ("host_name", "VARCHAR"),
+    ("endpoint", "VARCHAR"),
+    ("operation_name", "VARCHAR"),
+    ("operation_type", "VARCHAR"),  # query | mutation | subscription; null when unparseable
+    ("query_hash", "VARCHAR"),  # hash of the normalized signature
+    ("operation_id", "VARCHAR"),  # Apollo-compatible operation id
+    ("query_text", "VARCHAR"),  # the document, literal values hidden
+    ("variables", "VARCHAR"),  # JSON text, redacted by key
+    ("complexity_score", "INTEGER"),
+    ("depth", "INTEGER"),
+    ("alias_count", "INTEGER"),
+    ("duration_ms", "DOUBLE"),
+    ("parsing_ms", "DOUBLE"),
+    ("validation_ms", "DOUBLE"),
+    ("execution_ms", "DOUBLE"),
+    ("database_ms", "DOUBLE"),
+    ("database_queries", "INTEGER"),
+    ("cache_ms", "DOUBLE"),
+    ("cache_hits", "INTEGER"),
+    ("cache_misses", "INTEGER"),
+    ("memory_usage_mb", "DOUBLE"),
+    ("memory_delta_mb", "DOUBLE"),
+    ("error", "BOOLEAN"),  # the response carried GraphQL errors (or the operation raised)
+    ("error_count", "INTEGER"),
+    ("n_plus_one_count", "INTEGER"),
+    ("is_slow", "BOOLEAN"),  # duration_ms >= OTEL_PERF_SLOW_QUERY_MS
+    ("weight", "DOUBLE"),
+)
+
 # A heartbeat row per process per minute: start time, last seen, and the writer's counters.
 SERVICE_INSTANCES = (
     ("instance_id", "VARCHAR"),
@@ -134,6 +174,9 @@ ALERTS = (
     ("worst_value", "DOUBLE"),
     ("resolved", "BOOLEAN"),
     ("resolved_at", "TIMESTAMP"),
+    # Append-only: each change of an alert is a new row; the newest per id is the alert
+    # (no UPDATEs racing between processes, no delete files to compact). Schema 2.
+    ("updated_at", "TIMESTAMP"),
 )
 
 # Filled by the system sampler (alerts issue).
@@ -156,20 +199,30 @@ TABLES = {
     "db_statements": DB_STATEMENTS,
     "n_plus_one": N_PLUS_ONE,
     "operations": OPERATIONS,
+    "graphql_operations": GRAPHQL_OPERATIONS,
     "service_instances": SERVICE_INSTANCES,
     "alerts": ALERTS,
     "system_samples": SYSTEM_SAMPLES,
 }
 
 
-def _create(table: str) -> str:
-    columns = ", ".join(f'"{name}" {kind}' for name, kind in TABLES[table])
+def _create(table: str, columns=None) -> str:
+    columns = ", ".join(f'"{name}" {kind}' for name, kind in columns or TABLES[table])
     return f"CREATE TABLE IF NOT EXISTS {table} ({columns})"
 
 
 # version -> statements that bring the store from version-1 to version.
 MIGRATIONS: dict[int, list[str]] = {
-    1: [_create(t) for t in TABLES],
+    # Version 1 as it shipped: later columns and tables are added by later versions.
+    1: [
+        _create(t, ALERTS[:-1] if t == "alerts" else None)
+        for t in TABLES
+        if t != "graphql_operations"
+    ],
+    2: [
+        _create("graphql_operations"),
+        'ALTER TABLE alerts ADD COLUMN IF NOT EXISTS "updated_at" TIMESTAMP',
+    ],
 }
 
 HAS_META = (

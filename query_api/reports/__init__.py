@@ -12,11 +12,16 @@ from typing import Any
 
 from otel_perf.settings import Settings
 from query_api.params import Params
+from query_api.reports import alerts, slow_queries, stats
 
 Report = Callable[[Any, Params, Settings, datetime], dict]
 
-# The spec's actions (/graphql/performance/?action=...). Filled as reports land.
-SPEC_ACTIONS: dict[str, Report] = {}
+# The spec's actions (/graphql/performance/?action=...).
+SPEC_ACTIONS: dict[str, Report] = {
+    "stats": stats.report,
+    "alerts": alerts.report,
+    "slow_queries": slow_queries.report,
+}
 
 # The further reports (/api/v1/performance/<name>), seeds 001/003/004.
-REST_REPORTS: dict[str, Report] = {}
+REST_REPORTS: dict[str, Report] = {"alerts": alerts.report}

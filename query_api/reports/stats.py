@@ -1,0 +1,98 @@
+"""``action=stats``: the spec's overview, performance metrics, complexity, DB stats, trends.
+
+Definitions are the glossary's. Figures that cannot be known are None: averages over no
+requests, the cache hit rate with no cache reads, and ``connection_pool_usage`` where no pool
+is instrumented (Django's own connections have none).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from otel_perf.settings import Settings
+from query_api import queries as Q
+from query_api.params import Params
+from query_api.reports.common import (
+    LATEST,
+    TREND_MIN_SAMPLES,
+    TREND_WINDOW,
+    bounds,
+    count,
+    fetch_dict,
+    hit_rate,
+    r,
+    trend,
+)
+
+LIVE_WITHIN = timedelta(minutes=5)
+
+
+def report(con, params: Params, settings: Settings, now: datetime) -> dict:
+    window = bounds(params)
+    req = fetch_dict(con, Q.REQUEST_OVERVIEW, window)
+    ops = fetch_dict(
+        con,
+        Q.OPERATION_OVERVIEW,
+        {
+            **window,
+            "max_complexity": settings.graphql_max_complexity,
+            "slow_ms": settings.slow_query_ms,
+        },
+    )
+    slow_db = con.execute(Q.SLOW_DB_STATEMENTS, window).fetchone()[0]
+    return {
+        "overview": {
+            "total_requests": count(req["total"]),
+            "avg_response_time_ms": r(req["avg_ms"]),
+            "slow_queries_count": count(ops["slow"]),
+            "error_rate": r(req["error_rate"], 4),
+            "uptime_hours": uptime_hours(con, now),
+        },
+        "performance_metrics": {
+            "avg_query_time_ms": r(ops["avg_ms"]),
+            "avg_db_time_ms": r(req["avg_db_ms"]),
+            "avg_cache_time_ms": r(req["avg_cache_ms"]),
+            "avg_memory_usage_mb": r(req["avg_memory_mb"]),
+            "cache_hit_rate": hit_rate(req["cache_hits"], req["cache_misses"]),
+        },
+        "query_complexity": {
+            "avg_complexity": r(ops["avg_complexity"], 2),
+            "max_complexity": ops["max_complexity"],
+            "high_complexity_queries": count(ops["high_complexity"]),
+        },
+        "database_stats": {
+            "avg_queries_per_request": r(req["avg_queries"], 2),
+            "slow_db_queries": count(slow_db),
+            "connection_pool_usage": None,
+        },
+        "recent_trends": recent_trends(con, min(params.end, now) if params.end else now),
+    }
+
+
+def uptime_hours(con, now: datetime) -> float:
+    """The longest uptime among instances that reported within the last 5 minutes."""
+    rows = con.execute(Q.LIVE_INSTANCES, {"live_since": now - LIVE_WITHIN}).fetchall()
+    longest = max(((now - started).total_seconds() for _, started in rows), default=0.0)
+    return round(max(longest, 0.0) / 3600.0, 3)
+
+
+def recent_trends(con, end: datetime) -> dict:
+    """The hour before ``end`` against the hour before that."""
+    end = min(end, LATEST)
+    current = fetch_dict(con, Q.TREND_WINDOW, {"start": end - TREND_WINDOW, "end": end})
+    previous = fetch_dict(
+        con, Q.TREND_WINDOW, {"start": end - 2 * TREND_WINDOW, "end": end - TREND_WINDOW}
+    )
+    enough = current["samples"] >= TREND_MIN_SAMPLES and previous["samples"] >= TREND_MIN_SAMPLES
+    memory_enough = (current["memory_samples"] or 0) >= TREND_MIN_SAMPLES and (
+        previous["memory_samples"] or 0
+    ) >= TREND_MIN_SAMPLES
+    return {
+        "response_time_trend": trend(previous["avg_ms"], current["avg_ms"]) if enough else None,
+        "error_rate_trend": trend(previous["error_rate"], current["error_rate"])
+        if enough
+        else None,
+        "memory_usage_trend": trend(previous["avg_memory_mb"], current["avg_memory_mb"])
+        if memory_enough
+        else None,
+    }
