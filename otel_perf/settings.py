@@ -323,6 +323,20 @@ OPTIONS: tuple[Option, ...] = (
         "The largest `limit` a report accepts; larger values get a 400.",
     ),
     Option(
+        "memory_warning_mb",
+        "MiB",
+        1024.0,
+        _parse_positive_float,
+        "A process whose resident memory reaches this raises a `memory_warning` alert.",
+    ),
+    Option(
+        "alert_interval_s",
+        "s",
+        30.0,
+        _parse_positive_float,
+        "How often the elected process evaluates the alert rules.",
+    ),
+    Option(
         "alert_quiet_period_s",
         "s",
         600.0,
@@ -367,6 +381,8 @@ class Settings:
     api_tokens: str = ""
     api_public: bool = False
     api_max_limit: int = 1000
+    memory_warning_mb: float = 1024.0
+    alert_interval_s: float = 30.0
     alert_quiet_period_s: float = 600.0
 
     @functools.cached_property

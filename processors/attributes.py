@@ -12,6 +12,9 @@ HTTP_STATUS = ("http.response.status_code", "http.status_code")
 HTTP_ROUTE = "http.route"
 URL_PATH = ("url.path", "http.target")
 URL_FULL = ("url.full", "http.url")  # some servers (runserver) give only the full URL
+GRAPHQL_OPERATION_NAME = "graphql.operation.name"
+GRAPHQL_OPERATION_TYPE = "graphql.operation.type"
+GRAPHQL_DOCUMENT = "graphql.document"
 ENDUSER_PSEUDO_ID = "enduser.pseudo.id"
 ENDUSER_ID = "enduser.id"
 
@@ -40,6 +43,17 @@ CACHE_MISSES = "perf.cache.misses"
 CACHE_TIME_MS = "perf.cache.time_ms"
 TENANT = "perf.tenant"
 OPERATION_KIND = "perf.operation.kind"
+# Set by the graphql-core instrumentor on each operation span (parsing_ms marks the span).
+GRAPHQL_QUERY_HASH = "perf.graphql.query_hash"
+GRAPHQL_OPERATION_ID = "perf.graphql.operation_id"
+GRAPHQL_COMPLEXITY = "perf.graphql.complexity"
+GRAPHQL_DEPTH = "perf.graphql.depth"
+GRAPHQL_ALIAS_COUNT = "perf.graphql.alias_count"
+GRAPHQL_PARSING_MS = "perf.graphql.parsing_ms"
+GRAPHQL_VALIDATION_MS = "perf.graphql.validation_ms"
+GRAPHQL_EXECUTION_MS = "perf.graphql.execution_ms"
+GRAPHQL_VARIABLES = "perf.graphql.variables"
+GRAPHQL_ERROR_COUNT = "perf.graphql.error_count"
 
 # (attribute, type, meaning) — the documented table (README is checked against it).
 DERIVED = (
@@ -65,6 +79,16 @@ DERIVED = (
     (CACHE_HITS, "int", "cache reads that hit"),
     (CACHE_MISSES, "int", "cache reads that missed"),
     (CACHE_TIME_MS, "double", "time in cache calls, ms"),
+    (GRAPHQL_QUERY_HASH, "string", "GraphQL operation: hash of its normalized signature"),
+    (GRAPHQL_OPERATION_ID, "string", "GraphQL operation: Apollo-compatible operation id"),
+    (GRAPHQL_COMPLEXITY, "int", "GraphQL operation: complexity score (docs/graphql.md)"),
+    (GRAPHQL_DEPTH, "int", "GraphQL operation: deepest field nesting"),
+    (GRAPHQL_ALIAS_COUNT, "int", "GraphQL operation: aliased fields"),
+    (GRAPHQL_PARSING_MS, "double", "GraphQL operation: time parsing the document, ms"),
+    (GRAPHQL_VALIDATION_MS, "double", "GraphQL operation: time validating it, ms"),
+    (GRAPHQL_EXECUTION_MS, "double", "GraphQL operation: time executing it, ms"),
+    (GRAPHQL_VARIABLES, "string", "GraphQL operation: variables as JSON, redacted by key"),
+    (GRAPHQL_ERROR_COUNT, "int", "GraphQL operation: errors in its response"),
     (ENDUSER_PSEUDO_ID, "string", "the authenticated user's pseudonym (semantic convention)"),
     (TENANT, "string", "the tenant, from OTEL_PERF_TENANT_HEADER or OTEL_PERF_TENANT_ATTRIBUTE"),
 )

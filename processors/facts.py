@@ -7,6 +7,7 @@ import re
 from urllib.parse import urlsplit
 
 from processors import attributes as A
+from processors.graphql.field_path import path_string
 from processors.sql_fingerprint import fingerprint_cached
 
 _NS_PER_MS = 1_000_000.0
@@ -70,6 +71,11 @@ class StatementGroup:
     total_ns: int = 0
     max_ns: int = 0
     slow_count: int = 0
+    field_path: object = None  # graphql-core Path of the first execution, when inside GraphQL
+
+    @property
+    def graphql_field_path(self) -> str | None:
+        return path_string(self.field_path)
 
 
 @dataclasses.dataclass
@@ -87,10 +93,9 @@ class DbSummary:
         return self.total_ns / _NS_PER_MS
 
 
-def summarize_db(
-    entries: list[tuple[int, int, str, int, str | None]], slow_db_ns: int, n_plus_one_threshold: int
-) -> DbSummary:
-    """Fold DB span observations ``(span_id, parent_span_id, statement, duration_ns, system)``.
+def summarize_db(entries: list[tuple], slow_db_ns: int, n_plus_one_threshold: int) -> DbSummary:
+    """Fold DB span observations
+    ``(span_id, parent_span_id, statement, duration_ns, system, graphql field path)``.
 
     A DB span whose parent is itself a DB span is a twin (two instrumentations of one
     statement, e.g. SQLAlchemy over psycopg): only the outer one counts.
@@ -100,13 +105,13 @@ def summarize_db(
     count = total = slow = 0
     slowest_ns = 0
     slowest: StatementGroup | None = None
-    for _span_id, parent_id, statement, duration_ns, system in entries:
+    for _span_id, parent_id, statement, duration_ns, system, field_path in entries:
         if parent_id in db_span_ids or is_framework_statement(statement):
             continue
         fp, normalized = fingerprint_cached(statement)
         group = groups.get(fp)
         if group is None:
-            group = groups[fp] = StatementGroup(fp, normalized, system)
+            group = groups[fp] = StatementGroup(fp, normalized, system, field_path=field_path)
         group.calls += 1
         group.total_ns += duration_ns
         if duration_ns > group.max_ns:

@@ -25,10 +25,12 @@ from otel_perf.settings import Settings, get_settings
 from processors import attributes as A
 from processors.attributes import attribute_dict, set_facts
 from processors.facts import endpoint_key, fingerprint_hex, request_path, summarize_db
+from processors.graphql.field_path import current_path as current_field_path
 from processors.memory import max_rss_bytes, memory_figures, rss_bytes
 
 _logger = logging.getLogger("otel_perf")
 _NS_PER_MS = 1_000_000.0
+_MIB = 1024.0 * 1024.0
 
 
 class LocalTrace:
@@ -46,6 +48,7 @@ class LocalTrace:
         "summary",
         "memory",
         "excluded",
+        "operations",
     )
 
     def __init__(self, root_span_id: int, kind: str) -> None:
@@ -53,13 +56,29 @@ class LocalTrace:
         self.kind = kind  # "request" | "operation"
         self.rss_start = rss_bytes()
         self.maxrss_start = max_rss_bytes()
-        self.db: list[tuple[int, int, str, int, str | None]] = []
+        # (span_id, parent_span_id, statement, duration_ns, db_system, graphql field path)
+        self.db: list[tuple[int, int, str, int, str | None, object]] = []
         self.cache_hits = 0
         self.cache_misses = 0
         self.cache_ns = 0
         self.summary = None
         self.memory: tuple[float, float, float] | None = None
         self.excluded = False
+        self.operations: list[GraphQLOperation] = []
+
+
+class GraphQLOperation:
+    """A GraphQL operation span inside a local trace: where its share of the trace starts."""
+
+    __slots__ = ("span", "db_start", "cache_start", "rss_start", "summary", "memory")
+
+    def __init__(self, span: Span, trace: LocalTrace) -> None:
+        self.span = span
+        self.db_start = len(trace.db)
+        self.cache_start = (trace.cache_hits, trace.cache_misses, trace.cache_ns)
+        self.rss_start = rss_bytes()
+        self.summary = None
+        self.memory: tuple[float, float] | None = None
 
 
 class PerfSpanProcessor(SpanProcessor):
@@ -88,6 +107,8 @@ class PerfSpanProcessor(SpanProcessor):
         try:
             parent = span.parent
             if parent is not None and not parent.is_remote:
+                if A.GRAPHQL_PARSING_MS in attribute_dict(span):
+                    self._start_operation(span)
                 return
             if span.kind is SpanKind.SERVER:
                 kind = "request"
@@ -129,6 +150,7 @@ class PerfSpanProcessor(SpanProcessor):
                         statement,
                         span.end_time - span.start_time,
                         attrs.get("db.system") or attrs.get("db.system.name"),
+                        current_field_path.get(),
                     )
                 )
         except Exception:
@@ -145,6 +167,13 @@ class PerfSpanProcessor(SpanProcessor):
             trace.cache_ns += duration_ns
         except Exception:
             self.internal_errors += 1
+
+    def _start_operation(self, span: Span) -> None:
+        trace = self._traces.get(span.get_span_context().trace_id)
+        if trace is None:
+            return  # a GraphQL operation outside any request: exported, not stored
+        operation = GraphQLOperation(span, trace)
+        span.end = functools.partial(self._end_operation, span, trace, operation, span.end)
 
     def _evict_oldest(self) -> None:
         try:
@@ -165,6 +194,43 @@ class PerfSpanProcessor(SpanProcessor):
         # cycle (which would leave every request's spans to the cyclic garbage collector).
         span.__dict__.pop("end", None)
         end(end_time)
+
+    def _end_operation(
+        self, span: Span, trace: LocalTrace, operation: GraphQLOperation, end, end_time=None
+    ) -> None:
+        try:
+            self._fold_operation(span, trace, operation)
+        except Exception:
+            self.internal_errors += 1
+        span.__dict__.pop("end", None)
+        end(end_time)
+
+    def _fold_operation(self, span: Span, trace: LocalTrace, operation: GraphQLOperation) -> None:
+        """The operation's share of the trace: statements and cache calls since it started."""
+        s = self._settings
+        summary = summarize_db(
+            trace.db[operation.db_start :],
+            int(s.slow_db_ms * _NS_PER_MS),
+            s.n_plus_one_threshold,
+        )
+        hits0, misses0, ns0 = operation.cache_start
+        rss_end = rss_bytes()
+        operation.summary = summary
+        operation.memory = (rss_end / _MIB, (rss_end - operation.rss_start) / _MIB)
+        facts: dict[str, Any] = {
+            A.DB_COUNT: summary.count,
+            A.DB_TIME_MS: summary.time_ms,
+            A.CACHE_HITS: trace.cache_hits - hits0,
+            A.CACHE_MISSES: trace.cache_misses - misses0,
+            A.CACHE_TIME_MS: (trace.cache_ns - ns0) / _NS_PER_MS,
+            A.MEMORY_USAGE_MB: round(operation.memory[0], 3),
+            A.MEMORY_DELTA_MB: round(operation.memory[1], 3),
+        }
+        if summary.n_plus_one:
+            facts[A.N_PLUS_ONE] = True
+            facts[A.N_PLUS_ONE_COUNT] = len(summary.n_plus_one)
+        set_facts(span, facts)
+        trace.operations.append(operation)
 
     def _fold(self, span: Span, trace: LocalTrace, end_time: int) -> None:
         s = self._settings

@@ -119,3 +119,47 @@ SELECT count(*) AS rows, sum(weight) AS total,
 FROM graphql_operations
 WHERE timestamp >= $start AND timestamp < $end AND duration_ms >= $slow_ms
 """
+
+# -- alert evaluation (the elected process) ---------------------------------------------------
+# Occurrences are selected by when they *ended* (start + duration), in (since, until]: a row
+# is written after its request ends, so "until" trails the clock by a settling time.
+_ENDED = "timestamp + to_microseconds(CAST(duration_ms * 1000 AS BIGINT))"
+
+OCCURRENCES_SLOW_QUERY = f"""
+SELECT query_hash, any_value(operation_name) AS operation_name, count(*) AS count,
+       max(duration_ms) AS worst, min({_ENDED}) AS first_seen, max({_ENDED}) AS last_seen
+FROM graphql_operations
+WHERE {_ENDED} > $since AND {_ENDED} <= $until AND duration_ms >= $threshold
+GROUP BY query_hash
+ORDER BY query_hash
+"""
+
+OCCURRENCES_HIGH_COMPLEXITY = f"""
+SELECT query_hash, any_value(operation_name) AS operation_name, count(*) AS count,
+       max(complexity_score) AS worst, min({_ENDED}) AS first_seen, max({_ENDED}) AS last_seen
+FROM graphql_operations
+WHERE {_ENDED} > $since AND {_ENDED} <= $until AND complexity_score > $threshold
+GROUP BY query_hash
+ORDER BY query_hash
+"""
+
+# The process's peak during a request: its RSS at the start plus the peak growth.
+OCCURRENCES_MEMORY = f"""
+SELECT service_instance, count(*) AS count, max(memory_usage_mb) AS worst,
+       max(memory_usage_mb - memory_delta_mb + peak_memory_mb) AS peak,
+       min({_ENDED}) AS first_seen, max({_ENDED}) AS last_seen
+FROM requests
+WHERE {_ENDED} > $since AND {_ENDED} <= $until AND memory_usage_mb >= $threshold
+GROUP BY service_instance
+ORDER BY service_instance
+"""
+
+OPEN_ALERTS = (
+    _CURRENT_ALERTS
+    + """
+SELECT id, type, severity, subject, message, details, first_seen, last_seen, occurrences,
+       worst_value, resolved, resolved_at, updated_at
+FROM current
+WHERE NOT resolved
+"""
+)

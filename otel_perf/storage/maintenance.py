@@ -30,9 +30,19 @@ CHECKPOINT = f"CHECKPOINT {ALIAS}"
 
 
 class MaintenanceLock:
-    def __init__(self, address: StoreAddress, clock: Callable[[], float] = time.time) -> None:
-        self.path = os.path.join(address.lock_dir, "maintenance.lock")
+    """One elected job per store (``name``: maintenance, alerts, ...), each with its own lock."""
+
+    def __init__(
+        self,
+        address: StoreAddress,
+        clock: Callable[[], float] = time.time,
+        name: str = "maintenance",
+    ) -> None:
+        self.path = os.path.join(address.lock_dir, f"{name}.lock")
         self._clock = clock
+        # When the job last ran before this run (0 if never): set while ``action`` runs, so a
+        # job can process exactly what arrived since.
+        self.previous_run = 0.0
 
     def run_if_due(self, interval_s: float, action: Callable[[], None]) -> bool:
         """Run ``action`` unless another process is running it or it ran within
@@ -46,8 +56,10 @@ class MaintenanceLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 return False  # someone else is maintaining right now
-            if self._clock() - _last_run(fd) < interval_s:
+            previous = _last_run(fd)
+            if self._clock() - previous < interval_s:
                 return False
+            self.previous_run = previous
             action()
             os.ftruncate(fd, 0)
             os.pwrite(fd, repr(self._clock()).encode(), 0)

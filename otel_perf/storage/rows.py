@@ -75,17 +75,25 @@ class ResourceInfo:
 class Batch:
     """One transaction's worth of rows, for every table."""
 
-    def __init__(self) -> None:
+    def __init__(self, slow_query_ms: float = 1000.0) -> None:
+        self.slow_query_ms = slow_query_ms
         self.requests = Columns("requests")
         self.db_statements = Columns("db_statements")
         self.n_plus_one = Columns("n_plus_one")
         self.operations = Columns("operations")
+        self.graphql_operations = Columns("graphql_operations")
         self.slow: list[dict] = []
 
     def tables(self) -> list[Columns]:
         return [
             c
-            for c in (self.requests, self.db_statements, self.n_plus_one, self.operations)
+            for c in (
+                self.requests,
+                self.db_statements,
+                self.n_plus_one,
+                self.operations,
+                self.graphql_operations,
+            )
             if len(c)
         ]
 
@@ -104,7 +112,9 @@ class Batch:
         memory = trace.memory or (None, None, None)
         duration_ms = (span.end_time - span.start_time) / _NS_PER_MS
         error = bool(attrs.get(A.ERROR))
+        first_operation = trace.operations[0].span.attributes if trace.operations else {}
         if kind == "operation":
+            self._add_graphql(trace, base, None, resource, host_name, instance_id)
             self.operations.add(
                 {
                     **base,
@@ -157,12 +167,14 @@ class Batch:
             "peak_memory_mb": memory[2],
             "user_id": attrs.get(A.ENDUSER_PSEUDO_ID) or attrs.get(A.ENDUSER_ID),
             "tenant": attrs.get(A.TENANT),
-            "graphql_operation_name": attrs.get("graphql.operation.name"),
-            "graphql_operation_type": attrs.get("graphql.operation.type"),
-            "graphql_query_hash": attrs.get("perf.graphql.query_hash"),
-            "graphql_complexity": attrs.get("perf.graphql.complexity"),
+            # A request running several operations is described by its first.
+            "graphql_operation_name": first_operation.get(A.GRAPHQL_OPERATION_NAME),
+            "graphql_operation_type": first_operation.get(A.GRAPHQL_OPERATION_TYPE),
+            "graphql_query_hash": first_operation.get(A.GRAPHQL_QUERY_HASH),
+            "graphql_complexity": first_operation.get(A.GRAPHQL_COMPLEXITY),
         }
         self.requests.add(row)
+        self._add_graphql(trace, base, endpoint, resource, host_name, instance_id)
         if row["is_slow"]:
             self.slow.append(row)
         if summary is None:
@@ -178,6 +190,7 @@ class Batch:
                     "total_ms": group.total_ns / _NS_PER_MS,
                     "max_ms": group.max_ns / _NS_PER_MS,
                     "slow_count": group.slow_count,
+                    "graphql_field_path": group.graphql_field_path,
                 }
             )
         for group in summary.n_plus_one:
@@ -188,7 +201,72 @@ class Batch:
                     "statement": group.statement,
                     "executions": group.calls,
                     "total_ms": group.total_ns / _NS_PER_MS,
-                    "graphql_operation_name": row["graphql_operation_name"],
-                    "suggestion": SUGGESTION_ORM,
+                    "graphql_operation_name": _operation_name_of(trace, group)
+                    or row["graphql_operation_name"],
+                    "graphql_field_path": group.graphql_field_path,
+                    "suggestion": suggestion(group.graphql_field_path),
                 }
             )
+
+    def _add_graphql(self, trace, base, endpoint, resource, host_name, instance_id) -> None:
+        for operation in trace.operations:
+            span = operation.span
+            attrs = span.attributes
+            summary = operation.summary
+            memory = operation.memory or (None, None)
+            duration_ms = (span.end_time - span.start_time) / _NS_PER_MS
+            self.graphql_operations.add(
+                {
+                    **base,
+                    "span_id": span.context.span_id,
+                    "root_span_id": base["span_id"],
+                    "timestamp": span.start_time // 1000,
+                    "service_instance": instance_id,
+                    "host_name": resource.host_name or host_name,
+                    "endpoint": endpoint,
+                    "operation_name": attrs.get(A.GRAPHQL_OPERATION_NAME),
+                    "operation_type": attrs.get(A.GRAPHQL_OPERATION_TYPE),
+                    "query_hash": attrs.get(A.GRAPHQL_QUERY_HASH),
+                    "operation_id": attrs.get(A.GRAPHQL_OPERATION_ID),
+                    "query_text": attrs.get(A.GRAPHQL_DOCUMENT),
+                    "variables": attrs.get(A.GRAPHQL_VARIABLES),
+                    "complexity_score": attrs.get(A.GRAPHQL_COMPLEXITY),
+                    "depth": attrs.get(A.GRAPHQL_DEPTH),
+                    "alias_count": attrs.get(A.GRAPHQL_ALIAS_COUNT),
+                    "duration_ms": duration_ms,
+                    "parsing_ms": attrs.get(A.GRAPHQL_PARSING_MS, 0.0),
+                    "validation_ms": attrs.get(A.GRAPHQL_VALIDATION_MS, 0.0),
+                    "execution_ms": attrs.get(A.GRAPHQL_EXECUTION_MS, 0.0),
+                    "database_ms": summary.time_ms if summary else 0.0,
+                    "database_queries": summary.count if summary else 0,
+                    "cache_ms": attrs.get(A.CACHE_TIME_MS, 0.0),
+                    "cache_hits": attrs.get(A.CACHE_HITS, 0),
+                    "cache_misses": attrs.get(A.CACHE_MISSES, 0),
+                    "memory_usage_mb": memory[0],
+                    "memory_delta_mb": memory[1],
+                    "error": bool(attrs.get(A.GRAPHQL_ERROR_COUNT)),
+                    "error_count": attrs.get(A.GRAPHQL_ERROR_COUNT, 0),
+                    "n_plus_one_count": len(summary.n_plus_one) if summary else 0,
+                    "is_slow": duration_ms >= self.slow_query_ms,
+                }
+            )
+
+
+def _operation_name_of(trace, group) -> str | None:
+    """The GraphQL operation whose statements include this N+1 group, if any."""
+    for operation in trace.operations:
+        if operation.summary is not None and any(
+            g.fingerprint == group.fingerprint for g in operation.summary.n_plus_one
+        ):
+            return operation.span.attributes.get(A.GRAPHQL_OPERATION_NAME)
+    return None
+
+
+def suggestion(field_path: str | None) -> str:
+    if field_path is None:
+        return SUGGESTION_ORM
+    return (
+        f"The same statement ran once per item while resolving {field_path}: batch it with a "
+        "DataLoader, or load the relation for the whole list in the parent resolver "
+        "(Django: select_related / prefetch_related; SQLAlchemy: selectinload)."
+    )

@@ -11,6 +11,7 @@ as a warning and counted; the app never sees it.
 from __future__ import annotations
 
 import collections
+import datetime
 import logging
 import os
 import socket
@@ -73,6 +74,8 @@ class StoreWriter:
         self._warned: set[str] = set()
         self._maintenance = MaintenanceLock(self.address)
         self._next_maintenance = 0.0
+        self._alerts = MaintenanceLock(self.address, name="alerts")
+        self._next_alerts = 0.0
         self._next_heartbeat = 0.0
         self._started_at = time.time()
         # One instance per process. The resource's service.instance.id is created before
@@ -199,6 +202,9 @@ class StoreWriter:
             # Check every minute whether it is due; the lock file says when it last ran.
             self._next_maintenance = now + min(self.settings.maintenance_interval_s, 60.0)
             self._maybe_maintain()
+        if self._session is not None and now >= self._next_alerts and not final:
+            self._next_alerts = now + self.settings.alert_interval_s
+            self._maybe_evaluate_alerts()
 
     def _open(self, force: bool = False):
         if self._session is not None:
@@ -232,7 +238,7 @@ class StoreWriter:
         """Commit ``items``; False (items put back, bounded) when the store failed transiently."""
         from otel_perf.storage import session
 
-        batch = Batch()
+        batch = Batch(self.settings.slow_query_ms)
         for item in items:
             try:
                 batch.add(item, self._resource, self._host, self._instance_id)
@@ -306,6 +312,31 @@ class StoreWriter:
             )
         except session.ERRORS as exc:
             self._warn_once("maintenance", "otel-perf: store maintenance failed: %s", exc)
+
+    def _maybe_evaluate_alerts(self) -> None:
+        from otel_perf.storage import session
+
+        try:
+            self._alerts.run_if_due(self.settings.alert_interval_s, self._evaluate_alerts)
+        except session.ERRORS as exc:
+            self._warn_once("alerts", "otel-perf: alert evaluation failed: %s", exc)
+
+    def _evaluate_alerts(self) -> None:
+        from query_api.alert_evaluator import evaluate
+
+        previous = self._alerts.previous_run
+        now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+        since = (
+            datetime.datetime.fromtimestamp(previous, datetime.UTC).replace(tzinfo=None)
+            if previous
+            else None
+        )
+        versions = evaluate(self._session.con, self.settings, now, since)
+        if versions:
+            columns = Columns("alerts")
+            for alert in versions:
+                columns.add(alert.row())
+            self._session.insert([columns])
 
     def _log_slow(self, rows: list[dict]) -> None:
         if not self.settings.log_slow_requests:
