@@ -163,3 +163,167 @@ FROM current
 WHERE NOT resolved
 """
 )
+
+# -- REST reports (seeds 001/003/004) ----------------------------------------------------------
+# Percentiles are exact (quantile_cont) over the stored rows; they are unweighted, which is
+# exact while every request is stored (weight 1, the default).
+_REQUEST_FIGURES = """
+    sum(weight) AS count,
+    sum(duration_ms * weight) / sum(weight) AS avg_ms,
+    min(duration_ms) AS min_ms,
+    max(duration_ms) AS max_ms,
+    quantile_cont(duration_ms, 0.5) AS p50_ms,
+    quantile_cont(duration_ms, 0.95) AS p95_ms,
+    quantile_cont(duration_ms, 0.99) AS p99_ms,
+    sum(CASE WHEN error THEN weight ELSE 0 END) / sum(weight) AS error_rate,
+    sum(CASE WHEN status_code BETWEEN 400 AND 499 THEN weight ELSE 0 END) / sum(weight)
+        AS client_error_rate,
+    sum(db_count * weight) / sum(weight) AS avg_db_queries,
+    sum(db_time_ms * weight) / sum(weight) AS avg_db_time_ms,
+    sum(CASE WHEN is_slow THEN weight ELSE 0 END) AS slow_requests,
+    sum(CASE WHEN n_plus_one_count > 0 THEN weight ELSE 0 END) AS n_plus_one_requests,
+    sum(cache_hits * weight) AS cache_hits,
+    sum(cache_misses * weight) AS cache_misses
+"""
+
+_REQUEST_WINDOW = "timestamp >= $start AND timestamp < $end AND ($method = '' OR method = $method)"
+
+REQUEST_FIGURES = f"""
+SELECT {_REQUEST_FIGURES}
+FROM requests
+WHERE {_REQUEST_WINDOW}
+"""
+
+ENDPOINT_FIGURES = f"""
+SELECT endpoint, any_value(method) AS method, any_value(route) AS route, {_REQUEST_FIGURES}
+FROM requests
+WHERE {_REQUEST_WINDOW}
+GROUP BY endpoint
+ORDER BY count DESC, endpoint
+LIMIT $top_n
+"""
+
+ONE_ENDPOINT_FIGURES = f"""
+SELECT {_REQUEST_FIGURES}
+FROM requests
+WHERE {_REQUEST_WINDOW} AND endpoint = $endpoint
+"""
+
+ENDPOINT_TIME_SERIES = f"""
+SELECT time_bucket(to_seconds($bucket_s), timestamp) AS bucket,
+       sum(weight) AS count,
+       sum(duration_ms * weight) / sum(weight) AS avg_ms,
+       quantile_cont(duration_ms, 0.95) AS p95_ms,
+       sum(CASE WHEN error THEN weight ELSE 0 END) / sum(weight) AS error_rate
+FROM requests
+WHERE {_REQUEST_WINDOW} AND endpoint = $endpoint
+GROUP BY bucket
+ORDER BY bucket
+"""
+
+SLOW_REQUESTS_PAGE = """
+SELECT timestamp, trace_id, span_id, endpoint, method, path, status_code, duration_ms,
+       db_count, db_time_ms, n_plus_one_count, memory_delta_mb, user_id,
+       graphql_operation_name, is_very_slow
+FROM requests
+WHERE timestamp >= $start AND timestamp < $end AND is_slow
+ORDER BY duration_ms DESC, timestamp DESC
+LIMIT $limit OFFSET $offset
+"""
+
+SLOW_REQUESTS_COUNT = """
+SELECT count(*) FROM requests WHERE timestamp >= $start AND timestamp < $end AND is_slow
+"""
+
+TOP_STATEMENTS = """
+SELECT fingerprint, any_value(statement) AS statement, any_value(db_system) AS db_system,
+       sum(calls * weight) AS calls, sum(total_ms * weight) AS total_ms, max(max_ms) AS max_ms,
+       sum(slow_count * weight) AS slow_count, count(DISTINCT trace_id) AS requests,
+       list_sort(list(DISTINCT endpoint))[1:5] AS endpoints
+FROM db_statements
+WHERE timestamp >= $start AND timestamp < $end
+GROUP BY fingerprint
+ORDER BY total_ms DESC, fingerprint
+LIMIT $limit
+"""
+
+N_PLUS_ONE_FINDINGS = """
+SELECT fingerprint, any_value(statement) AS statement, endpoint, graphql_operation_name,
+       graphql_field_path, sum(weight) AS requests, max(executions) AS max_executions,
+       sum(total_ms * weight) AS total_ms, any_value(suggestion) AS suggestion,
+       max(timestamp) AS last_seen
+FROM n_plus_one
+WHERE timestamp >= $start AND timestamp < $end
+GROUP BY fingerprint, endpoint, graphql_operation_name, graphql_field_path
+ORDER BY requests DESC, total_ms DESC, fingerprint
+LIMIT $limit
+"""
+
+DB_TOTALS = """
+SELECT coalesce(sum(calls * weight), 0) AS statements, coalesce(sum(total_ms * weight), 0)
+       AS total_ms, coalesce(sum(slow_count * weight), 0) AS slow_statements
+FROM db_statements
+WHERE timestamp >= $start AND timestamp < $end
+"""
+
+USER_FIGURES = """
+SELECT user_id, sum(weight) AS count, sum(duration_ms * weight) / sum(weight) AS avg_ms,
+       quantile_cont(duration_ms, 0.95) AS p95_ms,
+       sum(CASE WHEN error THEN weight ELSE 0 END) / sum(weight) AS error_rate,
+       sum(db_count * weight) / sum(weight) AS avg_db_queries, max(timestamp) AS last_seen
+FROM requests
+WHERE timestamp >= $start AND timestamp < $end AND user_id IS NOT NULL
+GROUP BY user_id
+ORDER BY count DESC, user_id
+LIMIT $top_n
+"""
+
+USER_TOTALS = """
+SELECT count(DISTINCT user_id) AS users,
+       coalesce(sum(weight) FILTER (WHERE user_id IS NULL), 0) AS anonymous_requests
+FROM requests
+WHERE timestamp >= $start AND timestamp < $end
+"""
+
+SYSTEM_SAMPLES = """
+SELECT timestamp, host_name, cpu_percent, memory_percent, memory_available_bytes, disk_percent,
+       disk_free_bytes, process_rss_bytes, process_threads, process_open_files, request_rate
+FROM system_samples
+WHERE timestamp >= $start AND timestamp < $end
+ORDER BY timestamp, host_name
+LIMIT $limit
+"""
+
+SYSTEM_AVERAGES = """
+SELECT count(*) AS samples, avg(cpu_percent) AS avg_cpu_percent, max(cpu_percent) AS
+       max_cpu_percent, avg(memory_percent) AS avg_memory_percent, max(memory_percent) AS
+       max_memory_percent, avg(disk_percent) AS avg_disk_percent, max(disk_percent) AS
+       max_disk_percent
+FROM system_samples
+WHERE timestamp >= $start AND timestamp < $end
+"""
+
+LATEST_SYSTEM_SAMPLES = """
+SELECT host_name, arg_max(cpu_percent, timestamp) AS cpu_percent,
+       arg_max(memory_percent, timestamp) AS memory_percent,
+       arg_max(disk_percent, timestamp) AS disk_percent, max(timestamp) AS timestamp
+FROM system_samples
+WHERE timestamp >= $since
+GROUP BY host_name
+ORDER BY host_name
+"""
+
+OPEN_ALERT_COUNTS = (
+    _CURRENT_ALERTS
+    + """
+SELECT severity, count(*) AS count FROM current WHERE NOT resolved GROUP BY severity
+"""
+)
+
+GRAPHQL_FIGURES = """
+SELECT sum(weight) AS count, sum(duration_ms * weight) / sum(weight) AS avg_ms,
+       quantile_cont(duration_ms, 0.95) AS p95_ms,
+       sum(CASE WHEN error THEN weight ELSE 0 END) / sum(weight) AS error_rate
+FROM graphql_operations
+WHERE timestamp >= $start AND timestamp < $end
+"""

@@ -12,7 +12,15 @@ from typing import Any
 
 from otel_perf.settings import Settings
 from query_api.params import Params
-from query_api.reports import alerts, slow_queries, stats
+from query_api.reports import (
+    alerts,
+    endpoints,
+    full_report,
+    overview,
+    requests,
+    slow_queries,
+    stats,
+)
 
 Report = Callable[[Any, Params, Settings, datetime], dict]
 
@@ -24,4 +32,17 @@ SPEC_ACTIONS: dict[str, Report] = {
 }
 
 # The further reports (/api/v1/performance/<name>), seeds 001/003/004.
-REST_REPORTS: dict[str, Report] = {"alerts": alerts.report}
+# Not yet here: "analyze" (bottleneck detection, the alerts issue).
+REST_REPORTS: dict[str, Report] = {
+    "summary": overview.summary,
+    "endpoints": endpoints.report,
+    "endpoint_detail": endpoints.detail,
+    "slow_requests": requests.slow_requests,
+    "database": requests.database,
+    "users": requests.users,
+    "system_metrics": overview.system_metrics,
+    "health": overview.health,
+    "metrics": overview.metrics,
+    "report": full_report.report,
+    "alerts": alerts.recent,
+}

@@ -8,7 +8,8 @@ fields. The date filter applies to the last occurrence; ``severity`` means "at l
 
 from __future__ import annotations
 
-from datetime import datetime
+import dataclasses
+from datetime import datetime, timedelta
 
 from otel_perf.settings import Settings
 from query_api import queries as Q
@@ -30,6 +31,13 @@ def report(con, params: Params, settings: Settings, now: datetime) -> dict:
         con, Q.ALERTS_PAGE, {**filters, "limit": params.limit, "offset": params.offset}
     )
     return {"alerts": [alert_json(row) for row in rows], "pagination": pagination(total, params)}
+
+
+def recent(con, params: Params, settings: Settings, now: datetime) -> dict:
+    """The REST form: the last ``hours`` unless dates are given."""
+    if params.start is None and params.end is None:
+        params = dataclasses.replace(params, start=now - timedelta(hours=params.hours))
+    return report(con, params, settings, now)
 
 
 def severity_rank(severity: str | None) -> int:

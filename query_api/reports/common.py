@@ -88,3 +88,27 @@ def fetch_dicts(con, sql: str, parameters: dict) -> list[dict[str, Any]]:
     cursor = con.execute(sql, parameters)
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def lookback(params: Params, now: datetime, unit: str = "hours") -> dict[str, datetime]:
+    """The REST reports' period: ``start_date``/``end_date`` when given, else the last
+    ``hours`` (or ``minutes``) before ``now``."""
+    if params.start is not None or params.end is not None:
+        return bounds(params)
+    span = timedelta(minutes=params.minutes) if unit == "minutes" else timedelta(hours=params.hours)
+    return {"start": now - span, "end": LATEST}
+
+
+def period_json(window: dict[str, datetime], now: datetime) -> dict[str, str | None]:
+    return {
+        "start": iso(window["start"]) if window["start"] > EARLIEST else None,
+        "end": iso(min(window["end"], now)),
+    }
+
+
+def percent(rate: float | None) -> float | None:
+    return None if rate is None else round(float(rate) * 100.0, 2)
+
+
+def fingerprint_hex(value: int | None) -> str | None:
+    return None if value is None else format(value & 0xFFFFFFFFFFFFFFFF, "016x")
