@@ -1,6 +1,6 @@
 from django.urls import path
 
-from library import views
+from library import cache_views, views
 
 urlpatterns = [
     path("books/", views.book_list, name="book-list"),
@@ -13,4 +13,7 @@ urlpatterns = [
     path("health/", views.health, name="health"),
     path("login/", views.login_view, name="login"),
     path("me/", views.me, name="me"),
+    path("cache/books/", cache_views.cached_books, name="cache-books"),
+    path("cache/mixed/", cache_views.cache_mixed, name="cache-mixed"),
+    path("cache/async/", cache_views.cache_async, name="cache-async"),
 ]
