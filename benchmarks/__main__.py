@@ -12,7 +12,7 @@ import platform
 from importlib.metadata import version
 from pathlib import Path
 
-from benchmarks import hot_path, overhead
+from benchmarks import graphql_complexity, hot_path, overhead
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -35,7 +35,7 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores{mem}, Python {platform.python_version()}"
 
 
-def render(hot: dict, over: dict) -> str:
+def render(hot: dict, over: dict, graphql: dict | None = None) -> str:
     today = datetime.date.today().isoformat()
     versions = ", ".join(
         f"{p} {version(p)}"
@@ -87,6 +87,8 @@ def render(hot: dict, over: dict) -> str:
     for v in ("none", "deque", "otel-perf"):
         r = hot[v]
         lines.append(f"| {v} | {r['total_us_per_span']:.2f} | {r['added_us_per_span']:.2f} |")
+    if graphql is not None:
+        lines += ["", *graphql_complexity.render(graphql)]
     return "\n".join(lines) + "\n"
 
 
@@ -96,8 +98,11 @@ def main() -> None:
     args = parser.parse_args()
     hot = hot_path.measure(traces=5000 if args.quick else 20000, rounds=3 if args.quick else 5)
     over = overhead.measure(rounds=3 if args.quick else 8, requests=20 if args.quick else 60)
+    graphql = graphql_complexity.measure(
+        iterations=500 if args.quick else 2000, rounds=3 if args.quick else 5
+    )
     DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text(render(hot, over))
+    DOC.write_text(render(hot, over, graphql))
     print(DOC.read_text())
 
 

@@ -1,16 +1,118 @@
-"""Work in progress in this session (filled before it lands)."""
+"""OpenTelemetry instrumentation for every GraphQL server built on graphql-core.
+
+Graphene/graphene-django, Strawberry and Ariadne all call graphql-core's ``parse``,
+``validate`` and ``execute`` functions, each imported by name into the server's own module.
+So the functions are replaced where graphql-core defines and re-exports them (servers
+imported afterwards bind the wrappers; ``opentelemetry-instrument`` runs instrumentors before
+the app is imported) and in any already-imported module that holds the original. Field
+paths come from ``ExecutionContext.execute_field``, which Strawberry's and graphene's
+execution contexts inherit.
+
+    GraphQLCoreInstrumentor().instrument(tracer_provider=provider)
+
+Attributes: ``graphql.operation.name``, ``graphql.operation.type``, ``graphql.document``
+(literal values hidden), and the ``perf.graphql.*`` facts (README's attribute table).
+"""
 
 from __future__ import annotations
 
+import functools
+import logging
+import sys
+from collections.abc import Collection
+
+from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+
+from otel_perf.settings import get_settings
+from otel_perf.version import __version__
+
+_logger = logging.getLogger("otel_perf")
+
+# (defining module, function name, modules that re-export it by name)
+_FUNCTIONS = (
+    ("graphql.language.parser", "parse", ("graphql.language", "graphql", "graphql.graphql")),
+    (
+        "graphql.validation.validate",
+        "validate",
+        ("graphql.validation", "graphql", "graphql.graphql"),
+    ),
+    ("graphql.execution.execute", "execute", ("graphql.execution", "graphql", "graphql.graphql")),
+)
 
 
 class GraphQLCoreInstrumentor(BaseInstrumentor):
-    def instrumentation_dependencies(self):
+    def __init__(self) -> None:
+        super().__init__()
+        self._patched: list[tuple[object, str, object]] = []
+        self.operations = None
+
+    def instrumentation_dependencies(self) -> Collection[str]:
         return ("graphql-core >= 3.2",)
 
-    def _instrument(self, **kwargs):
-        pass
+    def _instrument(self, **kwargs) -> None:
+        from graphql.execution.execute import ExecutionContext
 
-    def _uninstrument(self, **kwargs):
-        pass
+        from processors.graphql.operation import OperationTracer
+
+        provider = kwargs.get("tracer_provider")
+        tracer = trace.get_tracer(__name__, __version__, tracer_provider=provider)
+        operations = self.operations = OperationTracer(
+            tracer, kwargs.get("settings") or get_settings()
+        )
+        handlers = {
+            "parse": operations.parse,
+            "validate": operations.validate,
+            "execute": operations.execute,
+        }
+        for module_name, name, exporters in _FUNCTIONS:
+            module = sys.modules.get(module_name) or __import__(module_name, fromlist=[name])
+            original = getattr(module, name)
+            wrapper = _wrap(original, handlers[name])
+            self._replace(module, name, original, wrapper)
+            for exporter in exporters:
+                target = sys.modules.get(exporter)
+                if target is not None and getattr(target, name, None) is original:
+                    self._replace(target, name, original, wrapper)
+            # Servers imported before us bound the original by name: rebind theirs too.
+            for target in list(sys.modules.values()):
+                if getattr(target, name, None) is original and _is_module(target):
+                    self._replace(target, name, original, wrapper)
+        original_field = ExecutionContext.execute_field
+        self._replace(
+            ExecutionContext,
+            "execute_field",
+            original_field,
+            _wrap_method(original_field, operations.execute_field),
+        )
+
+    def _replace(self, target, name: str, original, wrapper) -> None:
+        setattr(target, name, wrapper)
+        self._patched.append((target, name, original))
+
+    def _uninstrument(self, **kwargs) -> None:
+        for target, name, original in reversed(self._patched):
+            setattr(target, name, original)
+        self._patched.clear()
+        self.operations = None
+
+
+def _is_module(value) -> bool:
+    return type(value).__name__ == "module"
+
+
+def _wrap(original, handler):
+    @functools.wraps(original)
+    def wrapper(*args, **kwargs):
+        return handler(original, *args, **kwargs)
+
+    wrapper.__wrapped_by_otel_perf__ = True
+    return wrapper
+
+
+def _wrap_method(original, handler):
+    @functools.wraps(original)
+    def execute_field(self, parent_type, source, field_nodes, path):
+        return handler(original, self, parent_type, source, field_nodes, path)
+
+    return execute_field
