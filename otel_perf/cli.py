@@ -1,4 +1,4 @@
-"""The ``otel-perf`` command: ``demo``, ``sql``, ``maintain``, ``settings``.
+"""The ``otel-perf`` command: ``demo``, ``sql``, ``maintain``, ``settings``, ``serve``.
 
 Every option that names the store also reads ``OTEL_PERF_STORE``, like the distro does.
 """
@@ -133,6 +133,30 @@ def cmd_settings(args: argparse.Namespace) -> int:
     return 0
 
 
+SERVE_PORT = 8321  # not Django's 8000, so the service and a dev server can run side by side
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import dataclasses
+    import logging
+
+    import uvicorn
+
+    from otel_perf.settings import load_settings
+    from query_api.asgi import create_app
+
+    # The access log (logger otel_perf.access) is INFO: shown on stderr beside uvicorn's own.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = dataclasses.replace(load_settings(), store=args.store)
+    print(
+        f"otel-perf: serving reports on {settings.store} at http://{args.host}:{args.port}"
+        "/api/v1/performance/ and /graphql/performance/",
+        file=sys.stderr,
+    )
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from otel_perf.demo import run_demo
 
@@ -180,6 +204,21 @@ def build_parser() -> argparse.ArgumentParser:
     settings = sub.add_parser("settings", help="show the effective settings")
     settings.add_argument("--markdown", action="store_true", help="the documented table")
     settings.set_defaults(func=cmd_settings)
+
+    serve = sub.add_parser(
+        "serve",
+        help="serve the report API (the spec endpoint and /api/v1/performance/) over HTTP",
+    )
+    _add_store(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=SERVE_PORT, help=f"port (default {SERVE_PORT})")
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="uvicorn's log level (default info)",
+    )
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

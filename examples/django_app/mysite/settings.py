@@ -15,6 +15,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "library",
+    "otel_perf.django",
+    "gql",
 ]
 
 MIDDLEWARE = [
@@ -50,3 +52,21 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
 }
+
+# The cache behind library/cache_views.py: local memory by default (per process), Redis with
+# EXAMPLE_CACHE=redis; EXAMPLE_CACHE_PREFIX keeps runs apart on a shared Redis server.
+if os.environ.get("EXAMPLE_CACHE") == "redis":
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ.get("EXAMPLE_CACHE_URL", "redis://127.0.0.1:6379"),
+            "KEY_PREFIX": os.environ.get("EXAMPLE_CACHE_PREFIX", "otel-perf-example"),
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "otel-perf-example",
+        }
+    }

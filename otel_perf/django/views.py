@@ -1,0 +1,97 @@
+"""The report views for Django: thin translations of a Django request into the shared core.
+
+Django's own authentication decides who is asking: superusers and staff are admins, users
+holding ``otel_perf.view_performance`` may read, everyone else sees only the public health
+report (unless OTEL_PERF_API_PUBLIC). A bearer token from OTEL_PERF_API_TOKENS works too; with
+both, the stronger role wins.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from django.conf import settings as django_settings
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.csrf import csrf_exempt
+
+from query_api import auth
+from query_api.routes import Route
+from query_api.service import ApiRequest, QueryService
+
+_lock = threading.Lock()
+_service: QueryService | None = None
+
+
+def get_service() -> QueryService:
+    """One service per process (its store connection, cache and rate-limit counters), built
+    on first use from the environment and Django's optional ``OTEL_PERF`` dict."""
+    global _service
+    if _service is None:
+        from otel_perf.settings import load_settings
+
+        with _lock:
+            if _service is None:
+                options = getattr(django_settings, "OTEL_PERF", None) or {}
+                _service = QueryService(load_settings(django_options=options))
+    return _service
+
+
+def user_principal(request: HttpRequest) -> auth.Principal:
+    client_ip = request.META.get("REMOTE_ADDR")
+    user = getattr(request, "user", None)  # absent without AuthenticationMiddleware
+    if user is None or not user.is_authenticated:
+        return auth.anonymous(client_ip)
+    if user.is_superuser or user.is_staff:
+        role = auth.ADMIN
+    elif user.has_perm("otel_perf.view_performance"):
+        role = auth.READ
+    else:
+        role = auth.ANONYMOUS
+    return auth.Principal(role, f"user:{user.pk}", authenticated=True)
+
+
+def principal_for(request: HttpRequest, headers: dict[str, str], service: QueryService):
+    from_token = auth.from_headers(headers, service.tokens, request.META.get("REMOTE_ADDR"))
+    from_user = user_principal(request)
+    if from_token.bad_token and not from_user.authenticated:
+        return from_token
+    return auth.stronger(from_user, from_token)
+
+
+def _csrf_rejection(request: HttpRequest, headers: dict[str, str]) -> HttpResponse | None:
+    # The view is csrf_exempt so that bearer-token clients can POST; a POST that relies on
+    # the session cookie still gets Django's CSRF check.
+    if request.method in ("GET", "HEAD", "OPTIONS") or auth.bearer_token(headers):
+        return None
+    return CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, None, (), {})
+
+
+def make_view(route: Route | None):
+    @csrf_exempt
+    def view(request: HttpRequest, path: str | None = None) -> HttpResponse:
+        method = route.method if route else "GET"
+        if request.method not in ((method, "HEAD") if method == "GET" else (method,)):
+            return HttpResponse(status=405, headers={"Allow": method})
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        rejected = _csrf_rejection(request, headers)
+        if rejected is not None:
+            return rejected
+        service = get_service()
+        answer = service.handle(
+            ApiRequest(
+                route=route,
+                query={name: values for name, values in request.GET.lists()},
+                headers=headers,
+                principal=principal_for(request, headers, service),
+                path=path,
+            )
+        )
+        vary = answer.headers.pop("Vary", "")
+        response = HttpResponse(answer.body, status=answer.status, headers=answer.headers)
+        patch_vary_headers(response, [v.strip() for v in vary.split(",") if v.strip()])
+        return response
+
+    view.__name__ = f"performance_{route.report if route else 'spec'}"
+    return view

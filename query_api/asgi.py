@@ -1,0 +1,107 @@
+"""The standalone report service (``otel-perf serve``): a Starlette app over ``QueryService``.
+
+The spec's endpoint at ``/graphql/performance/``, the other reports under
+``/api/v1/performance/``, and ``/openapi.json``; every route comes from ``routes``. Reports
+run in Starlette's thread pool (DuckDB blocks), each on its own cursor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route as StarletteRoute
+
+from otel_perf.settings import Settings
+from query_api import auth
+from query_api.envelope import ApiError, error_body
+from query_api.openapi import build_openapi
+from query_api.ratelimit import RateLimiter
+from query_api.routes import REST_PREFIX, REST_ROUTES, SPEC_PREFIX, Route
+from query_api.service import ApiRequest, ApiResponse, QueryService
+
+
+def _query(request: Request) -> dict[str, list[str]]:
+    query: dict[str, list[str]] = {}
+    for name, value in request.query_params.multi_items():
+        query.setdefault(name, []).append(value)
+    return query
+
+
+def _to_starlette(response: ApiResponse) -> Response:
+    return Response(content=response.body, status_code=response.status, headers=response.headers)
+
+
+def _endpoint(service: QueryService, route: Route | None) -> Callable:
+    async def endpoint(request: Request) -> Response:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        client_ip = request.client.host if request.client else None
+        api_request = ApiRequest(
+            route=route,
+            query=_query(request),
+            headers=headers,
+            principal=auth.from_headers(headers, service.tokens, client_ip),
+            path=request.path_params.get("path"),
+        )
+        return _to_starlette(await run_in_threadpool(service.handle, api_request))
+
+    return endpoint
+
+
+def _starlette_path(route: Route) -> str:
+    return REST_PREFIX + route.path.replace("{path}", "{path:path}")
+
+
+def create_app(
+    settings: Settings,
+    clock: Callable[[], float] = time.time,
+    limiter: RateLimiter | None = None,
+    service: QueryService | None = None,
+) -> Starlette:
+    service = service or QueryService(settings, clock=clock, limiter=limiter)
+    document = build_openapi(settings.api_max_limit)
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(document)
+
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        # 404/405 in the same envelope as every other error.
+        codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+        error = ApiError(exc.status_code, codes.get(exc.status_code, "HTTP_ERROR"), exc.detail)
+        body = error_body(error, _utc(clock()))
+        headers = {**(exc.headers or {}), "Cache-Control": "no-store"}
+        return Response(body, exc.status_code, headers, media_type="application/json")
+
+    routes = [
+        StarletteRoute(SPEC_PREFIX, _endpoint(service, None), methods=["GET"]),
+        StarletteRoute("/openapi.json", openapi, methods=["GET"]),
+    ]
+    for route in REST_ROUTES:
+        routes.append(
+            StarletteRoute(
+                _starlette_path(route), _endpoint(service, route), methods=[route.method]
+            )
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        service.close()
+
+    app = Starlette(
+        routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan
+    )
+    app.state.service = service
+    return app
+
+
+def _utc(now: float):
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(now, UTC).replace(tzinfo=None)

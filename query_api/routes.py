@@ -1,0 +1,137 @@
+"""The one table of the API: every route with its report, parameters, access and cache lifetime.
+
+Parameter validation (``parsing``), the OpenAPI document (``openapi``), both surfaces' URL
+patterns and the docs all read this table, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+SPEC_PREFIX = "/graphql/performance/"
+REST_PREFIX = "/api/v1/performance/"
+
+SEVERITY_ALIASES = {"low": "info", "medium": "warning", "high": "error"}  # seed 003 -> spec
+SEVERITIES = ("info", "warning", "error", "critical")
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+FORMATS = ("json", "summary", "detailed", "markdown")
+
+MAX_OFFSET = 1_000_000_000  # bounded so that no value overflows the store's integers
+MAX_HOURS = 24 * 366.0
+MAX_MINUTES = 60 * MAX_HOURS
+ACTIONS = ("stats", "alerts", "slow_queries")  # the spec's, in its order
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str  # "int" | "float" | "datetime" | "choice" | "method"
+    description: str
+    default: object = None
+    minimum: float | None = None
+    maximum: float | None = None  # None with kind int/float: settings.api_max_limit
+    choices: tuple[str, ...] = ()
+
+
+PARAMS: dict[str, Param] = {
+    p.name: p
+    for p in (
+        Param("action", "choice", "Action to perform", "stats", choices=ACTIONS),
+        Param("limit", "int", "Maximum number of results to return", 50, 0, None),
+        Param("offset", "int", "Number of results to skip", 0, 0, MAX_OFFSET),
+        Param(
+            "start_date", "datetime", "Start of the period, inclusive (ISO 8601; UTC if no zone)"
+        ),
+        Param("end_date", "datetime", "End of the period, exclusive (ISO 8601; UTC if no zone)"),
+        Param("top_n", "int", "Number of entries to return", 10, 1, None),
+        Param("hours", "float", "Look-back window in hours", 24.0, 0.001, MAX_HOURS),
+        Param("minutes", "float", "Look-back window in minutes", 60.0, 0.01, MAX_MINUTES),
+        Param("method", "method", "HTTP method of the endpoint", None, choices=METHODS),
+        Param(
+            "severity",
+            "choice",
+            "At least this severe (low/medium/high are seed 003's words for info/warning/error)",
+            None,
+            choices=SEVERITIES + tuple(SEVERITY_ALIASES),
+        ),
+        Param("format", "choice", "Shape of the report", "json", choices=FORMATS),
+    )
+}
+
+DATES = ("start_date", "end_date")
+
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    report: str  # the name in the registry (SPEC_ACTIONS or REST_REPORTS)
+    path: str  # under REST_PREFIX; "" for the spec endpoint
+    params: tuple[str, ...]
+    ttl: int  # seconds a result is served from the cache; 0: never cached
+    summary: str
+    access: str = "read"  # "public" | "read" | "admin"
+    method: str = "GET"
+    spec: bool = False  # one of the spec's actions (SPEC_ACTIONS)
+    path_param: bool = False  # takes the endpoint from the URL path
+
+
+SPEC_PARAMS = ("action", "limit", "offset", *DATES)
+
+# The spec's actions, all at SPEC_PREFIX?action=...; cache lifetimes are the spec's.
+SPEC_ROUTES: dict[str, Route] = {
+    r.report: r
+    for r in (
+        Route("stats", "", SPEC_PARAMS, 60, "Performance statistics", spec=True),
+        Route("alerts", "", SPEC_PARAMS, 30, "Performance alerts", spec=True),
+        Route("slow_queries", "", SPEC_PARAMS, 120, "Slowest GraphQL operations", spec=True),
+    )
+}
+assert tuple(SPEC_ROUTES) == ACTIONS
+
+# The further reports (seeds 001/003). Lifetimes: a minute for overviews (like stats), 30 s
+# for what an operator watches live (alerts, metrics), 2 min for heavy whole-period reports,
+# 10 s for the health check that load balancers and dashboards poll.
+REST_ROUTES: tuple[Route, ...] = (
+    Route("summary", "summary", ("hours", *DATES), 60, "Performance summary"),
+    Route("endpoints", "endpoints", ("top_n", "hours", "method", *DATES), 60, "Endpoints"),
+    Route(
+        "endpoint_detail",
+        "endpoints/{path}",
+        ("method", "hours", *DATES),
+        60,
+        "One endpoint in detail ('GET /route' or '/route' with ?method=)",
+        path_param=True,
+    ),
+    Route(
+        "endpoint_detail",
+        "analyze/endpoint/{path}",
+        ("method", "hours", *DATES),
+        60,
+        "One endpoint in detail (seed 003's address)",
+        path_param=True,
+    ),
+    Route(
+        "slow_requests", "slow-requests", ("limit", "offset", "hours", *DATES), 60, "Slow requests"
+    ),
+    Route("database", "database", ("minutes", "limit", *DATES), 60, "Database statements"),
+    Route("users", "users", ("top_n", "hours", *DATES), 120, "Performance by user"),
+    Route("system_metrics", "system-metrics", ("hours", *DATES), 60, "System metrics"),
+    Route("health", "health", (), 10, "Service health", access="public"),
+    Route("metrics", "metrics", ("minutes",), 30, "Current performance metrics"),
+    Route("report", "report", ("hours", "format", *DATES), 120, "Full performance report"),
+    Route(
+        "alerts",
+        "alerts",
+        ("hours", "severity", "limit", "offset", *DATES),
+        30,
+        "Alerts, at least ?severity= severe",
+    ),
+    Route(
+        "analyze",
+        "analyze",
+        ("hours", *DATES),
+        0,
+        "Run the bottleneck analysis now",
+        access="admin",
+        method="POST",
+    ),
+)

@@ -1,0 +1,132 @@
+"""The Django surface in the example app, launched as users launch it (gunicorn under
+opentelemetry-instrument), over real HTTP: Django's own users and sessions decide the role."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.e2e.conftest import APP_DIR, wait_for_rows
+
+pytestmark = pytest.mark.e2e
+
+TOKEN = "django-admin-token"
+PASSWORD = "pw-for-tests-only"
+
+USERS = f"""
+from django.contrib.auth.models import Permission, User
+reader = User.objects.create_user("perf-reader", password="{PASSWORD}")
+reader.user_permissions.add(Permission.objects.get(codename="view_performance"))
+User.objects.create_user("perf-staff", password="{PASSWORD}", is_staff=True)
+User.objects.create_user("perf-nobody", password="{PASSWORD}")
+"""
+
+
+def http(url: str, headers: dict | None = None, method: str = "GET", data: bytes | None = None):
+    request = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def login(base: str, username: str) -> dict:
+    body = json.dumps({"username": username, "password": PASSWORD}).encode()
+    status, headers, _ = http(base + "/login/", method="POST", data=body)
+    assert status == 200
+    cookie = next(c for c in headers.get_all("Set-Cookie") if c.startswith("sessionid="))
+    return {"Cookie": cookie.split(";")[0]}
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    from tests.e2e.conftest import App
+
+    tmp = tmp_path_factory.mktemp("django_api")
+    app = App(tmp, workers=1, extra_env={"OTEL_PERF_API_TOKENS": f"{TOKEN}:admin"})
+    app.prepare()
+    plain = {k: v for k, v in app.env.items() if not k.startswith("OTEL_")}
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", USERS], cwd=APP_DIR, env=plain, check=True
+    )
+    app.start()
+    for _ in range(3):
+        assert app.get("/books/") == 200
+    assert wait_for_rows(app.store, 3) >= 3
+    yield app
+    app.stop()
+
+
+def test_should_deny_anonymous_users_and_users_without_the_permission(app):
+    spec = app.base + "/graphql/performance/?action=stats"
+    for headers in ({}, login(app.base, "perf-nobody"), {"Authorization": "Bearer wrong"}):
+        status, response_headers, body = http(spec, headers)
+        assert status == 403
+        assert json.loads(body)["error"] == {
+            "code": "PERMISSION_DENIED",
+            "message": "Insufficient permissions to access performance data",
+        }
+        assert response_headers["X-RateLimit-Limit"] in ("100", "500")
+
+
+def test_should_let_permitted_users_read_and_staff_administer(app):
+    reader, staff = login(app.base, "perf-reader"), login(app.base, "perf-staff")
+    status, headers, body = http(app.base + "/graphql/performance/?action=stats", reader)
+    assert status == 200, body
+    assert json.loads(body)["data"]["overview"]["total_requests"] >= 3
+    assert headers["X-RateLimit-Limit"] == "500"
+    assert "Cookie" in headers["Vary"] and "Authorization" in headers["Vary"]
+    assert headers["Cache-Control"].startswith("private, max-age=")
+    status, _, _ = http(app.base + "/graphql/performance/?action=stats", staff)
+    assert status == 200
+    status, headers, _ = http(app.base + "/graphql/performance/summary/", staff)
+    assert status == 200 and headers["X-RateLimit-Limit"] == "1000"
+
+
+def test_should_accept_bearer_tokens_beside_sessions(app):
+    admin = {"Authorization": f"Bearer {TOKEN}"}
+    status, headers, body = http(app.base + "/graphql/performance/?action=alerts&limit=5", admin)
+    assert status == 200 and "alerts" in json.loads(body)["data"]
+    status, _, _ = http(app.base + "/graphql/performance/analyze/", admin, method="POST")
+    assert status == 200  # a bearer-token POST needs no CSRF token
+    etag = headers["ETag"]
+    status, _, body = http(
+        app.base + "/graphql/performance/?action=alerts&limit=5", {**admin, "If-None-Match": etag}
+    )
+    assert status == 304 and body == b""
+
+
+def test_should_keep_csrf_for_session_posts_and_reject_bad_parameters(app):
+    staff = login(app.base, "perf-staff")
+    status, _, _ = http(app.base + "/graphql/performance/analyze/", staff, method="POST")
+    assert status == 403  # Django's CSRF check: a session POST without the token
+    status, _, body = http(app.base + "/graphql/performance/?action=bogus", staff)
+    assert status == 400
+    assert json.loads(body)["error"]["details"]["allowed_values"] == [
+        "stats",
+        "alerts",
+        "slow_queries",
+    ]
+    status, _, body = http(app.base + "/graphql/performance/endpoints/GET%20/books/", staff)
+    assert status == 200 and json.loads(body)["status"] == "success"
+
+
+def test_should_serve_health_to_anyone_and_record_no_report_request(app):
+    status, _, _ = http(app.base + "/graphql/performance/health/")
+    assert status == 200
+    # The report endpoints are excluded paths: never counted as the app's requests.
+    assert (
+        wait_for_rows(
+            app.store,
+            1,
+            "SELECT count(*) FROM requests WHERE path LIKE '/graphql/performance/%'",
+            timeout=1,
+        )
+        == 0
+    )
