@@ -1,6 +1,6 @@
 """Run every benchmark in one go and write the results to docs/benchmarks.md.
 
-python -m benchmarks [--quick]
+python -m benchmarks [--quick] [--reports]
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import argparse
 import datetime
 import os
 import platform
+import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
@@ -35,7 +36,9 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores{mem}, Python {platform.python_version()}"
 
 
-def render(hot: dict, over: dict, graphql: dict | None = None) -> str:
+def render(
+    hot: dict, over: dict, graphql: dict | None = None, report_latency: dict | None = None
+) -> str:
     today = datetime.date.today().isoformat()
     versions = ", ".join(
         f"{p} {version(p)}"
@@ -89,20 +92,37 @@ def render(hot: dict, over: dict, graphql: dict | None = None) -> str:
         lines.append(f"| {v} | {r['total_us_per_span']:.2f} | {r['added_us_per_span']:.2f} |")
     if graphql is not None:
         lines += ["", *graphql_complexity.render(graphql)]
+    if report_latency is not None:
+        from benchmarks import reports  # loads duckdb: only when asked for
+
+        lines += ["", *reports.render(report_latency)]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run all benchmarks; write docs/benchmarks.md")
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
+    parser.add_argument(
+        "--reports",
+        action="store_true",
+        help="also report latency over 1M/10M-request stores (about 30 min, 5 GB in the temp dir)",
+    )
     args = parser.parse_args()
     hot = hot_path.measure(traces=5000 if args.quick else 20000, rounds=3 if args.quick else 5)
     over = overhead.measure(rounds=3 if args.quick else 8, requests=20 if args.quick else 60)
     graphql = graphql_complexity.measure(
         iterations=500 if args.quick else 2000, rounds=3 if args.quick else 5
     )
+    report_latency = None
+    if args.reports:
+        from benchmarks import reports
+
+        sizes = [100_000, 1_000_000] if args.quick else [1_000_000, 10_000_000]
+        report_latency = reports.run(
+            sizes, ["ducklake", "duckdb"], 3 if args.quick else 20, tempfile.gettempdir()
+        )
     DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text(render(hot, over, graphql))
+    DOC.write_text(render(hot, over, graphql, report_latency))
     print(DOC.read_text())
 
 

@@ -44,7 +44,9 @@ def install_upstream_distro(target: str) -> None:
     )
 
 
-def start_variant(variant: str, tmp: str, app_dir: Path, upstream: str, workers: int):
+def start_variant(
+    variant: str, tmp: str, app_dir: Path, upstream: str, workers: int, extra_env=None
+):
     port = demo.free_port()
     env = demo.app_environment(
         os.path.join(tmp, f"store-{variant}"), os.path.join(tmp, "bench.sqlite3")
@@ -76,6 +78,7 @@ def start_variant(variant: str, tmp: str, app_dir: Path, upstream: str, workers:
                 "DJANGO_SETTINGS_MODULE": "mysite.settings",
             }
         )
+    env.update(extra_env or {})
     log = open(os.path.join(tmp, f"{variant}.log"), "w")
     proc = subprocess.Popen(
         command, cwd=app_dir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -84,10 +87,14 @@ def start_variant(variant: str, tmp: str, app_dir: Path, upstream: str, workers:
     return proc, port
 
 
-def timed_get(port: int, path: str) -> float:
+def timed_get(port: int, path: str, body: bytes | None = None) -> float:
+    """One request's latency in ms (a POST of JSON when ``body`` is given)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     start = time.perf_counter()
-    conn.request("GET", path)
+    if body is None:
+        conn.request("GET", path)
+    else:
+        conn.request("POST", path, body, {"Content-Type": "application/json"})
     response = conn.getresponse()
     response.read()
     elapsed = time.perf_counter() - start

@@ -51,8 +51,6 @@ class GraphQLCoreInstrumentor(BaseInstrumentor):
         return ("graphql-core >= 3.2",)
 
     def _instrument(self, **kwargs) -> None:
-        from graphql.execution.execute import ExecutionContext
-
         from processors.graphql.operation import OperationTracer
 
         provider = kwargs.get("tracer_provider")
@@ -78,12 +76,13 @@ class GraphQLCoreInstrumentor(BaseInstrumentor):
             for target in list(sys.modules.values()):
                 if getattr(target, name, None) is original and _is_module(target):
                     self._replace(target, name, original, wrapper)
-        original_field = ExecutionContext.execute_field
+        executor = _executor_class()
+        original_field = executor.execute_field
         self._replace(
-            ExecutionContext,
+            executor,
             "execute_field",
             original_field,
-            _wrap_method(original_field, operations.execute_field),
+            _wrap_method(original_field, operations),
         )
 
     def _replace(self, target, name: str, original, wrapper) -> None:
@@ -95,6 +94,19 @@ class GraphQLCoreInstrumentor(BaseInstrumentor):
             setattr(target, name, original)
         self._patched.clear()
         self.operations = None
+
+
+def _executor_class():
+    """The class whose ``execute_field`` resolves each field: graphql-core 3.2's
+    ExecutionContext, 3.3's Executor (servers' own execution contexts inherit it)."""
+    try:
+        from graphql.execution.executor import Executor
+
+        return Executor
+    except ImportError:
+        from graphql.execution.execute import ExecutionContext
+
+        return ExecutionContext
 
 
 def _is_module(value) -> bool:
@@ -110,9 +122,28 @@ def _wrap(original, handler):
     return wrapper
 
 
-def _wrap_method(original, handler):
+def _wrap_method(original, operations):
+    """``execute_field`` runs once per resolved field: the common case is inlined here (one
+    frame, a context-variable set and reset); resolver spans take the slower path."""
+    from processors.graphql.field_path import current_path
+    from processors.graphql.operation import with_path
+
+    set_path, reset_path = current_path.set, current_path.reset
+
+    # graphql-core 3.3 passes one more argument (position_context): carried through as *rest.
     @functools.wraps(original)
-    def execute_field(self, parent_type, source, field_nodes, path):
-        return handler(original, self, parent_type, source, field_nodes, path)
+    def execute_field(self, parent_type, source, field_nodes, path, *rest):
+        if operations.resolver_spans:
+            return operations.execute_field(
+                original, self, parent_type, source, field_nodes, path, *rest
+            )
+        token = set_path(path)
+        try:
+            result = original(self, parent_type, source, field_nodes, path, *rest)
+        finally:
+            reset_path(token)
+        if self.is_awaitable(result):
+            return with_path(path, result)
+        return result
 
     return execute_field

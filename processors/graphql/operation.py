@@ -65,6 +65,7 @@ class OperationTracer:
         self.config = ComplexityConfig.from_settings(settings)
         self._rule = None
         self.internal_errors = 0
+        self.resolver_spans = settings.graphql_resolver_spans
 
     # -- parse -------------------------------------------------------------------------------
     def parse(self, original, source, *args, **kwargs):
@@ -248,23 +249,11 @@ class OperationTracer:
             self.internal_errors += 1
 
     # -- execute_field -----------------------------------------------------------------------
-    def execute_field(self, original, context, parent_type, source, field_nodes, path):
-        if self.settings.graphql_resolver_spans:
-            return self._execute_field_in_span(
-                original, context, parent_type, source, field_nodes, path
-            )
-        token = current_path.set(path)
-        try:
-            result = original(context, parent_type, source, field_nodes, path)
-        finally:
-            current_path.reset(token)
-        if context.is_awaitable(result):
-            return _with_path(path, result)
-        return result
-
-    def _execute_field_in_span(self, original, context, parent_type, source, field_nodes, path):
-        """Opt-in (OTEL_PERF_GRAPHQL_RESOLVER_SPANS): one span per resolved field."""
-        field = field_nodes[0].name.value
+    def execute_field(self, original, context, parent_type, source, field_nodes, path, *rest):
+        """Opt-in (OTEL_PERF_GRAPHQL_RESOLVER_SPANS): one span per resolved field. Without
+        it, the instrumentor's inlined wrapper only sets the field path."""
+        first = field_nodes[0]
+        field = getattr(first, "node", first).name.value  # 3.3 passes FieldDetails
         span = self.tracer.start_span(
             f"resolve {parent_type.name}.{field}",
             attributes={"graphql.field.name": field, "graphql.field.path": str(path_string(path))},
@@ -272,7 +261,7 @@ class OperationTracer:
         token = otel_context.attach(trace.set_span_in_context(span))
         path_token = current_path.set(path)
         try:
-            result = original(context, parent_type, source, field_nodes, path)
+            result = original(context, parent_type, source, field_nodes, path, *rest)
         except BaseException:
             span.end()
             raise
@@ -296,7 +285,7 @@ async def _in_span(span, path, awaitable):
         span.end()
 
 
-async def _with_path(path, awaitable):
+async def with_path(path, awaitable):
     # An async field completes after execute_field returned: keep its path current for it.
     token = current_path.set(path)
     try:

@@ -264,7 +264,8 @@ def test_should_compute_documents_without_source_text_uncached():
 
 
 def test_should_accept_a_graphene_schema():
-    import graphene
+    # Absent from the graphql-core 3.3 environment (.ci/compat): Graphene 3 needs 3.2.
+    graphene = pytest.importorskip("graphene")
 
     class Query(graphene.ObjectType):
         tags = graphene.List(graphene.String)
