@@ -1,13 +1,15 @@
 """Evaluating the alert rules against the store: observation queries in, alert versions out.
 
-Runs in one elected process at a time (the store's job lock, like maintenance), on the store
-writer's background thread, every ``OTEL_PERF_ALERT_INTERVAL_S``. Each run covers what
-ended since the previous run; ``until`` trails the clock by a settling time so rows still in
-a worker's write queue are not missed.
+Runs in one elected process at a time (the store's ``alerts`` job lock, like maintenance), on
+the store writer's background thread, every ``OTEL_PERF_ALERT_INTERVAL_S``. Each run covers
+what arrived since the previous one: on DuckLake, the rows inserted between the snapshot the
+previous run stopped at and the current one (exactly once, however late a worker commits);
+on a plain .duckdb file, what ended since the previous run, minus a settling time.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime, timedelta
 
@@ -17,8 +19,44 @@ from query_api import queries as Q
 from query_api.reports.common import fetch_dicts
 
 
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """What one run reads: a snapshot range (DuckLake) or a time range (plain file)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    from_snapshot: int | None = None
+    to_snapshot: int | None = None
+
+    @property
+    def by_snapshot(self) -> bool:
+        return self.to_snapshot is not None
+
+    def empty(self) -> bool:
+        if self.by_snapshot:
+            return self.from_snapshot > self.to_snapshot
+        return self.until <= self.since
+
+    def parameters(self) -> dict:
+        if self.by_snapshot:
+            return {"from_snapshot": self.from_snapshot, "to_snapshot": self.to_snapshot}
+        return {"since": self.since, "until": self.until}
+
+
 def settling_time(settings: Settings) -> timedelta:
     return timedelta(seconds=max(5.0, 3 * settings.flush_interval_s))
+
+
+def time_window(settings: Settings, now: datetime, previous: datetime | None) -> Window:
+    until = now - settling_time(settings)
+    since = (previous - settling_time(settings)) if previous else datetime(1970, 1, 1)
+    return Window(since=since, until=until)
+
+
+def snapshot_window(previous_snapshot: int | None, current: int) -> Window:
+    """Rows inserted after the previous run's snapshot, up to the current one (inclusive)."""
+    start = 0 if previous_snapshot is None else previous_snapshot + 1
+    return Window(from_snapshot=start, to_snapshot=current)
 
 
 def open_alerts(con) -> dict[tuple[str, str], R.Alert]:
@@ -30,36 +68,28 @@ def open_alerts(con) -> dict[tuple[str, str], R.Alert]:
     return alerts
 
 
-def occurrences(con, settings: Settings, since: datetime, until: datetime) -> list[R.Occurrence]:
-    window = {"since": since, "until": until}
-    found = [
-        R.slow_query(row, settings.slow_query_ms)
-        for row in fetch_dicts(
-            con, Q.OCCURRENCES_SLOW_QUERY, {**window, "threshold": settings.slow_query_ms}
-        )
-    ]
-    found += [
-        R.high_complexity(row, settings.graphql_max_complexity)
-        for row in fetch_dicts(
-            con,
-            Q.OCCURRENCES_HIGH_COMPLEXITY,
-            {**window, "threshold": settings.graphql_max_complexity},
-        )
-    ]
-    found += [
-        R.memory_warning(row, settings.memory_warning_mb)
-        for row in fetch_dicts(
-            con, Q.OCCURRENCES_MEMORY, {**window, "threshold": settings.memory_warning_mb}
-        )
-    ]
+def occurrences(con, settings: Settings, window: Window) -> list[R.Occurrence]:
+    if window.empty():
+        return []
+    form = 1 if window.by_snapshot else 0
+    base = window.parameters()
+    rules = (
+        (Q.OCCURRENCES_SLOW_QUERY, settings.slow_query_ms, R.slow_query),
+        (Q.OCCURRENCES_HIGH_COMPLEXITY, settings.graphql_max_complexity, R.high_complexity),
+        (Q.OCCURRENCES_MEMORY, settings.memory_warning_mb, R.memory_warning),
+    )
+    found = []
+    for sql, threshold, rule in rules:
+        rows = fetch_dicts(con, sql[form], {**base, "threshold": threshold})
+        found += [rule(row, threshold) for row in rows]
     return found
 
 
-def evaluate(con, settings: Settings, now: datetime, previous: datetime | None) -> list[R.Alert]:
-    """The alert versions this run adds (the caller inserts them). ``now`` is naive UTC."""
-    until = now - settling_time(settings)
-    since = (previous - settling_time(settings)) if previous else datetime(1970, 1, 1)
-    if until <= since:
-        return []
-    found = occurrences(con, settings, since, until)
+def evaluate(
+    con, settings: Settings, now: datetime, previous: datetime | None, window: Window | None = None
+) -> list[R.Alert]:
+    """The alert versions this run adds (the caller inserts them). ``now`` is naive UTC;
+    without an explicit ``window``, the time window since ``previous``."""
+    window = window or time_window(settings, now, previous)
+    found = occurrences(con, settings, window)
     return R.evolve(open_alerts(con), found, now, timedelta(seconds=settings.alert_quiet_period_s))

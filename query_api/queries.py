@@ -121,38 +121,66 @@ WHERE timestamp >= $start AND timestamp < $end AND duration_ms >= $slow_ms
 """
 
 # -- alert evaluation (the elected process) ---------------------------------------------------
-# Occurrences are selected by when they *ended* (start + duration), in (since, until]: a row
-# is written after its request ends, so "until" trails the clock by a settling time.
+# Each statement exists in two forms. On a DuckLake store, evaluation reads exactly the rows
+# inserted between two catalog snapshots (``ducklake_table_insertions``), so a row committed
+# late by a busy worker is still evaluated once. On a plain .duckdb file (one process) it reads
+# the rows that *ended* (start + duration) in (since, until], "until" trailing the clock by a
+# settling time for rows still in the writer's queue.
 _ENDED = "timestamp + to_microseconds(CAST(duration_ms * 1000 AS BIGINT))"
+_BY_TIME = f"{_ENDED} > $since AND {_ENDED} <= $until"
 
-OCCURRENCES_SLOW_QUERY = f"""
+
+def _inserted(table: str) -> str:
+    return f"ducklake_table_insertions('perf', 'main', '{table}', $from_snapshot, $to_snapshot)"
+
+
+def _both(template: str, table: str) -> tuple[str, str]:
+    """(by time window, by snapshot range) forms of one occurrence query."""
+    return (
+        template.format(source=table, window=_BY_TIME, ended=_ENDED),
+        template.format(source=_inserted(table), window="true", ended=_ENDED),
+    )
+
+
+OCCURRENCES_SLOW_QUERY = _both(
+    """
 SELECT query_hash, any_value(operation_name) AS operation_name, count(*) AS count,
-       max(duration_ms) AS worst, min({_ENDED}) AS first_seen, max({_ENDED}) AS last_seen
-FROM graphql_operations
-WHERE {_ENDED} > $since AND {_ENDED} <= $until AND duration_ms >= $threshold
+       max(duration_ms) AS worst, min({ended}) AS first_seen, max({ended}) AS last_seen
+FROM {source}
+WHERE {window} AND duration_ms >= $threshold
 GROUP BY query_hash
 ORDER BY query_hash
-"""
+""",
+    "graphql_operations",
+)
 
-OCCURRENCES_HIGH_COMPLEXITY = f"""
+OCCURRENCES_HIGH_COMPLEXITY = _both(
+    """
 SELECT query_hash, any_value(operation_name) AS operation_name, count(*) AS count,
-       max(complexity_score) AS worst, min({_ENDED}) AS first_seen, max({_ENDED}) AS last_seen
-FROM graphql_operations
-WHERE {_ENDED} > $since AND {_ENDED} <= $until AND complexity_score > $threshold
+       max(complexity_score) AS worst, min({ended}) AS first_seen, max({ended}) AS last_seen
+FROM {source}
+WHERE {window} AND complexity_score > $threshold
 GROUP BY query_hash
 ORDER BY query_hash
-"""
+""",
+    "graphql_operations",
+)
 
 # The process's peak during a request: its RSS at the start plus the peak growth.
-OCCURRENCES_MEMORY = f"""
+OCCURRENCES_MEMORY = _both(
+    """
 SELECT service_instance, count(*) AS count, max(memory_usage_mb) AS worst,
        max(memory_usage_mb - memory_delta_mb + peak_memory_mb) AS peak,
-       min({_ENDED}) AS first_seen, max({_ENDED}) AS last_seen
-FROM requests
-WHERE {_ENDED} > $since AND {_ENDED} <= $until AND memory_usage_mb >= $threshold
+       min({ended}) AS first_seen, max({ended}) AS last_seen
+FROM {source}
+WHERE {window} AND memory_usage_mb >= $threshold
 GROUP BY service_instance
 ORDER BY service_instance
-"""
+""",
+    "requests",
+)
+
+CURRENT_SNAPSHOT = "SELECT id FROM ducklake_current_snapshot('perf')"
 
 OPEN_ALERTS = (
     _CURRENT_ALERTS

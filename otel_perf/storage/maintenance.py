@@ -40,9 +40,12 @@ class MaintenanceLock:
     ) -> None:
         self.path = os.path.join(address.lock_dir, f"{name}.lock")
         self._clock = clock
-        # When the job last ran before this run (0 if never): set while ``action`` runs, so a
-        # job can process exactly what arrived since.
+        # When the job last ran before this run (0 if never) and the state it left (a short
+        # string, e.g. the store snapshot it processed up to): set while ``action`` runs, so a
+        # job can process exactly what arrived since. ``action`` sets ``next_state``.
         self.previous_run = 0.0
+        self.previous_state = ""
+        self.next_state = ""
 
     def run_if_due(self, interval_s: float, action: Callable[[], None]) -> bool:
         """Run ``action`` unless another process is running it or it ran within
@@ -56,13 +59,13 @@ class MaintenanceLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 return False  # someone else is maintaining right now
-            previous = _last_run(fd)
+            previous, state = _read(fd)
             if self._clock() - previous < interval_s:
                 return False
-            self.previous_run = previous
+            self.previous_run, self.previous_state, self.next_state = previous, state, state
             action()
             os.ftruncate(fd, 0)
-            os.pwrite(fd, repr(self._clock()).encode(), 0)
+            os.pwrite(fd, f"{self._clock()!r}\n{self.next_state}".encode(), 0)
             return True
         finally:
             os.close(fd)  # closing releases the lock
@@ -82,11 +85,14 @@ class MaintenanceLock:
             os.close(fd)
 
 
-def _last_run(fd: int) -> float:
+def _read(fd: int) -> tuple[float, str]:
+    """(last run time, state) from the lock file; (0, "") when unreadable."""
     try:
-        return float(os.pread(fd, 64, 0).decode() or 0)
-    except (OSError, ValueError):
-        return 0.0
+        text = os.pread(fd, 256, 0).decode()
+        when, _, state = text.partition("\n")
+        return float(when or 0), state.strip()
+    except (OSError, ValueError, UnicodeDecodeError):
+        return 0.0, ""
 
 
 def run_maintenance(con, address: StoreAddress) -> None:

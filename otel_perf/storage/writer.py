@@ -39,6 +39,12 @@ HEARTBEAT_S = 60.0
 _writers: weakref.WeakSet[StoreWriter] = weakref.WeakSet()
 
 
+def duckdb_errors():
+    from otel_perf.storage import session  # imports duckdb: on the writer thread only
+
+    return session.ERRORS
+
+
 def _after_fork_in_child() -> None:
     for writer in list(_writers):
         writer._reset_after_fork()
@@ -322,16 +328,31 @@ class StoreWriter:
             self._warn_once("alerts", "otel-perf: alert evaluation failed: %s", exc)
 
     def _evaluate_alerts(self) -> None:
-        from query_api.alert_evaluator import evaluate
+        from query_api import alert_evaluator as E
+        from query_api.queries import CURRENT_SNAPSHOT
 
-        previous = self._alerts.previous_run
+        lock, con = self._alerts, self._session.con
         now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+        window = None
+        if self.address.kind == "ducklake":
+            current = con.execute(CURRENT_SNAPSHOT).fetchone()[0]
+            previous = int(lock.previous_state) if lock.previous_state.isdigit() else None
+            window = E.snapshot_window(previous, current)
+            lock.next_state = str(current)
         since = (
-            datetime.datetime.fromtimestamp(previous, datetime.UTC).replace(tzinfo=None)
-            if previous
+            datetime.datetime.fromtimestamp(lock.previous_run, datetime.UTC).replace(tzinfo=None)
+            if lock.previous_run
             else None
         )
-        versions = evaluate(self._session.con, self.settings, now, since)
+        try:
+            versions = E.evaluate(con, self.settings, now, since, window)
+        except duckdb_errors() as exc:
+            if window is None:
+                raise
+            # The previous snapshot may have been expired by maintenance (the job did not run
+            # for an hour): evaluate by time this once, continue by snapshot afterwards.
+            self._warn_once("alerts-snapshot", "otel-perf: alerts evaluated by time: %s", exc)
+            versions = E.evaluate(con, self.settings, now, since, None)
         if versions:
             columns = Columns("alerts")
             for alert in versions:

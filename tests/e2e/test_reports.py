@@ -289,3 +289,25 @@ def test_should_render_the_full_report_in_every_format(api):
     markdown = data(api, "/api/v1/performance/report?hours=24&format=markdown")
     assert markdown["content"].startswith("# Performance report")
     assert "GET /books/n-plus-one/" in markdown["content"]
+
+
+def test_should_evaluate_alerts_in_the_running_app(make_app):
+    """The elected worker evaluates the rules by itself (no test-side evaluation here)."""
+    env = {"OTEL_PERF_ALERT_INTERVAL_S": "0.5", "OTEL_PERF_MEMORY_WARNING_MB": "1"}
+    with make_app(workers=2, extra_env=env) as app:
+        for _ in range(4):
+            assert app.get("/books/") == 200
+        # Rows settle for 5 s before they are evaluated (they may still be queued).
+        found = wait_for_rows(
+            app.store,
+            1,
+            "SELECT count(DISTINCT id) FROM alerts WHERE type = 'memory_warning'",
+            timeout=30,
+        )
+    assert found >= 1, app.log()
+    rows = query(
+        app.store,
+        "SELECT severity, resolved, occurrences FROM alerts WHERE type = 'memory_warning'",
+    )
+    assert all(r[0] == "warning" and r[1] is False and r[2] >= 1 for r in rows)
+    assert sum(r[2] for r in rows) <= 4 + 1  # never more occurrences than requests (+ probe)

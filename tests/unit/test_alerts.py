@@ -166,3 +166,30 @@ def test_should_filter_alerts_by_severity_and_paginate(session):
     errors = alerts_report.report(session.con, Params(severity="error"), settings, T0)
     assert {a["type"] for a in errors["alerts"]} == {"high_complexity"}
     assert errors["pagination"]["total"] == 2
+
+
+def test_should_evaluate_rows_committed_late_exactly_once_by_snapshot(session):
+    """DuckLake: a row committed long after it ended is still evaluated, and only once."""
+    from query_api.alert_evaluator import snapshot_window
+    from query_api.queries import CURRENT_SNAPSHOT
+
+    settings = load_settings({"OTEL_PERF_SLOW_QUERY_MS": "1000"})
+    current = lambda: session.con.execute(CURRENT_SNAPSHOT).fetchone()[0]  # noqa: E731
+    insert(session, "graphql_operations", [_operation(T0, 1500.0, "aaa", 5)])
+    first_snapshot = current()
+    now = T0 + timedelta(hours=1)
+    first = evaluate(session.con, settings, now, None, snapshot_window(None, first_snapshot))
+    assert [(a.subject, a.occurrences) for a in first] == [("aaa", 1)]
+    insert(session, "alerts", [a.row() for a in first])
+    # A worker commits a row that ended an hour ago: no time window would still look there.
+    insert(session, "graphql_operations", [_operation(T0 + timedelta(seconds=1), 1700.0, "aaa", 5)])
+    second_snapshot = current()
+    later = now + timedelta(seconds=30)
+    window = snapshot_window(first_snapshot, second_snapshot)
+    second = evaluate(session.con, settings, later, None, window)
+    assert [(a.id, a.occurrences, a.worst_value) for a in second] == [(first[0].id, 2, 1700.0)]
+    insert(session, "alerts", [a.row() for a in second])
+    # Nothing new since: the next range holds only the alert's own commit, no occurrence.
+    from query_api.alert_evaluator import occurrences
+
+    assert occurrences(session.con, settings, snapshot_window(second_snapshot, current())) == []

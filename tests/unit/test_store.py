@@ -18,6 +18,7 @@ from otel_perf.settings import Settings
 from otel_perf.storage import open_store, parse_address
 from otel_perf.storage.maintenance import MaintenanceLock
 from otel_perf.storage.schema import SCHEMA_VERSION, current_version
+from otel_perf.storage.session import StoreSession
 
 
 def fill(store: str, requests: int = 20, statements: int = 6) -> dict:
@@ -175,3 +176,34 @@ def test_lock_conflicts_between_writers_are_retried_but_a_held_file_is_not():
         )
     )
     assert not is_transient(RuntimeError("Catalog Error: Table with name nope does not exist"))
+
+
+def test_should_migrate_a_version_1_store_to_the_current_schema(tmp_path):
+    """A store written by the first release (schema 1) gains graphql_operations and
+    alerts.updated_at, keeping its rows."""
+    from otel_perf.storage.schema import CREATE_META, MIGRATIONS, WRITE_VERSION
+
+    address = parse_address(str(tmp_path / "v1"))
+    con = open_store(address)
+    con.execute(CREATE_META)
+    for statement in MIGRATIONS[1]:
+        con.execute(statement)
+    con.execute(WRITE_VERSION, ["1"])
+    con.execute(
+        "INSERT INTO alerts (id, type, severity, subject, occurrences, resolved) "
+        "VALUES ('a1', 'slow_query', 'warning', 'h', 2, false)"
+    )
+    assert "updated_at" not in [c[0] for c in con.execute("DESCRIBE alerts").fetchall()]
+    con.close()
+
+    session = StoreSession(address)
+    try:
+        assert current_version(session.con) == SCHEMA_VERSION == 2
+        columns = [c[0] for c in session.con.execute("DESCRIBE alerts").fetchall()]
+        assert columns[-1] == "updated_at"
+        assert session.con.execute("SELECT id, occurrences, updated_at FROM alerts").fetchall() == [
+            ("a1", 2, None)
+        ]
+        assert session.con.execute("SELECT count(*) FROM graphql_operations").fetchone() == (0,)
+    finally:
+        session.close()
