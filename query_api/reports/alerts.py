@@ -26,10 +26,10 @@ from query_api.reports.common import (
 
 def report(con, params: Params, settings: Settings, now: datetime) -> dict:
     filters = {**bounds(params), "min_severity": severity_rank(params.severity)}
-    total = con.execute(Q.ALERTS_COUNT, filters).fetchone()[0]
     rows = fetch_dicts(
         con, Q.ALERTS_PAGE, {**filters, "limit": params.limit, "offset": params.offset}
     )
+    total = rows[0]["total"] if rows else con.execute(Q.ALERTS_COUNT, filters).fetchone()[0]
     return {"alerts": [alert_json(row) for row in rows], "pagination": pagination(total, params)}
 
 
