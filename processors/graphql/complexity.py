@@ -65,6 +65,7 @@ from graphql.type import SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaField
 from graphql.utilities import get_operation_ast
 
 from processors.graphql.cost_config import FieldCost
+from processors.graphql.signature import reachable_selections
 
 __all__ = [
     "SLICING_ARGUMENTS",
@@ -167,23 +168,12 @@ def variables_that_matter(
     """
     multipliers = {*SLICING_ARGUMENTS, *(arg for _, _, args in config.field_costs for arg in args)}
     names: set[str] = set()
-    fragments = _fragments(document)
-    seen: set[str] = set()
-    pending: list[SelectionSetNode] = [operation.selection_set]
-    while pending:
-        for selection in pending.pop().selections:
-            for directive in selection.directives or ():
-                if directive.name.value in ("skip", "include"):
-                    names.update(_variables(directive.arguments, ("if",)))
-            if isinstance(selection, FieldNode):
-                names.update(_variables(selection.arguments, multipliers))
-            if isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                if name not in seen and name in fragments:
-                    seen.add(name)
-                    pending.append(fragments[name].selection_set)
-            elif selection.selection_set is not None:
-                pending.append(selection.selection_set)
+    for selection in reachable_selections(operation.selection_set, _fragments(document)):
+        for directive in selection.directives or ():
+            if directive.name.value in ("skip", "include"):
+                names.update(_variables(directive.arguments, ("if",)))
+        if isinstance(selection, FieldNode):
+            names.update(_variables(selection.arguments, multipliers))
     return tuple(sorted(names))
 
 

@@ -77,6 +77,26 @@ def choose_operation(
     return get_operation_ast(document, operation_name)
 
 
+def reachable_selections(
+    selection_set: SelectionSetNode, fragments: dict[str, FragmentDefinitionNode]
+):
+    """Every selection under ``selection_set``, through fragments, each fragment entered once.
+
+    Iterative, and a fragment is never entered twice: cycles (invalid, but parseable) end."""
+    entered: set[str] = set()
+    pending: list[SelectionSetNode] = [selection_set]
+    while pending:
+        for selection in pending.pop().selections:
+            yield selection
+            if isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name not in entered and name in fragments:
+                    entered.add(name)
+                    pending.append(fragments[name].selection_set)
+            elif selection.selection_set is not None:
+                pending.append(selection.selection_set)
+
+
 def used_fragments(
     document: DocumentNode, operation: OperationDefinitionNode
 ) -> list[FragmentDefinitionNode]:
@@ -85,18 +105,11 @@ def used_fragments(
     for definition in document.definitions:
         if isinstance(definition, FragmentDefinitionNode):
             fragments.setdefault(definition.name.value, definition)
-    reached: set[str] = set()
-    # Iterative, and each fragment is entered once: cycles (invalid, but parseable) end here.
-    pending: list[SelectionSetNode] = [operation.selection_set]
-    while pending:
-        for selection in pending.pop().selections:
-            if isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                if name not in reached and name in fragments:
-                    reached.add(name)
-                    pending.append(fragments[name].selection_set)
-            elif selection.selection_set is not None:
-                pending.append(selection.selection_set)
+    reached = {
+        selection.name.value
+        for selection in reachable_selections(operation.selection_set, fragments)
+        if isinstance(selection, FragmentSpreadNode)
+    }
     return [
         d
         for d in document.definitions
