@@ -77,9 +77,12 @@ _SYSTEMS = {"RedisCache": "redis", "PyMemcacheCache": "memcached", "PyLibMCCache
 class DjangoCacheInstrumentor(BaseInstrumentor):
     def __init__(self) -> None:
         super().__init__()
-        self._patched: list[tuple[type, str, object]] = []
-        self._base: type | None = None
-        self._hook_original: object = None
+        # BaseInstrumentor is a singleton and __init__ runs on every construction: keep what
+        # an earlier construction patched, or uninstrument() would restore nothing.
+        if not hasattr(self, "_patched"):
+            self._patched: list[tuple[type, str, object]] = []
+            self._base: type | None = None
+            self._hook_original: object = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("django >= 4.2",)

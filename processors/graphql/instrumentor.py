@@ -44,8 +44,11 @@ _FUNCTIONS = (
 class GraphQLCoreInstrumentor(BaseInstrumentor):
     def __init__(self) -> None:
         super().__init__()
-        self._patched: list[tuple[object, str, object]] = []
-        self.operations = None
+        # BaseInstrumentor is a singleton and __init__ runs on every construction: keep what
+        # an earlier construction patched, or uninstrument() would restore nothing.
+        if not hasattr(self, "_patched"):
+            self._patched: list[tuple[object, str, object]] = []
+            self.operations = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("graphql-core >= 3.2",)
