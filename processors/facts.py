@@ -24,6 +24,16 @@ SUGGESTION_ORM = (
 )
 
 
+def suggestion(field_path: str | None) -> str:
+    if field_path is None:
+        return SUGGESTION_ORM
+    return (
+        f"The same statement ran once per item while resolving {field_path}: batch it with a "
+        "DataLoader, or load the relation for the whole list in the parent resolver "
+        "(Django: select_related / prefetch_related; SQLAlchemy: selectinload)."
+    )
+
+
 def is_framework_statement(statement: str) -> bool:
     # The substring test is a cheap filter run on every statement; the regex only rarely.
     return ("QUOTE(" in statement or "quote(" in statement) and bool(

@@ -121,18 +121,30 @@ def evolve(
 
 
 # -- the spec's three rules: rows of the observation queries -> occurrences -----------------
-def slow_query(row: dict, threshold_ms: float) -> Occurrence:
-    name = row["operation_name"]
+def _occurrence(row: dict, type_: str, subject: str, severity: str, message: str, details):
+    """The fields every rule takes the same way from its observation row."""
     return Occurrence(
-        type="slow_query",
-        subject=row["query_hash"] or "(unparsed)",
+        type=type_,
+        subject=subject,
         count=row["count"],
         worst_value=row["worst"],
         first_seen=row["first_seen"],
         last_seen=row["last_seen"],
-        severity="warning",
-        message=f"Query {name or '(anonymous)'} exceeded the slow threshold",
-        details={
+        severity=severity,
+        message=message,
+        details=details,
+    )
+
+
+def slow_query(row: dict, threshold_ms: float) -> Occurrence:
+    name = row["operation_name"]
+    return _occurrence(
+        row,
+        "slow_query",
+        row["query_hash"] or "(unparsed)",
+        "warning",
+        f"Query {name or '(anonymous)'} exceeded the slow threshold",
+        {
             "query_time_ms": round(row["worst"], 3),
             "threshold_ms": threshold_ms,
             "operation_name": name,
@@ -143,16 +155,13 @@ def slow_query(row: dict, threshold_ms: float) -> Occurrence:
 
 def high_complexity(row: dict, max_complexity: int) -> Occurrence:
     name = row["operation_name"]
-    return Occurrence(
-        type="high_complexity",
-        subject=row["query_hash"] or "(unparsed)",
-        count=row["count"],
-        worst_value=row["worst"],
-        first_seen=row["first_seen"],
-        last_seen=row["last_seen"],
-        severity="error",
-        message=f"Query {name or '(anonymous)'} complexity exceeded the maximum",
-        details={
+    return _occurrence(
+        row,
+        "high_complexity",
+        row["query_hash"] or "(unparsed)",
+        "error",
+        f"Query {name or '(anonymous)'} complexity exceeded the maximum",
+        {
             "complexity_score": int(row["worst"]),
             "max_complexity": max_complexity,
             "operation_name": name,
@@ -162,19 +171,17 @@ def high_complexity(row: dict, max_complexity: int) -> Occurrence:
 
 
 def memory_warning(row: dict, threshold_mb: float) -> Occurrence:
-    return Occurrence(
-        type="memory_warning",
-        subject=row["service_instance"] or "(unknown)",
-        count=row["count"],
-        worst_value=row["worst"],
-        first_seen=row["first_seen"],
-        last_seen=row["last_seen"],
-        severity="warning",
-        message="Memory usage exceeded the threshold",
-        details={
+    peak = row.get("peak")
+    return _occurrence(
+        row,
+        "memory_warning",
+        row["service_instance"] or "(unknown)",
+        "warning",
+        "Memory usage exceeded the threshold",
+        {
             "memory_usage_mb": round(row["worst"], 1),
             "threshold_mb": threshold_mb,
-            "peak_memory_mb": round(row["peak"], 1) if row.get("peak") is not None else None,
+            "peak_memory_mb": round(peak, 1) if peak is not None else None,
             "service_instance": row["service_instance"],
         },
     )

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from otel_perf.storage import schema
 from processors import attributes as A
-from processors.facts import SUGGESTION_ORM, endpoint_key, request_path
+from processors.facts import endpoint_key, request_path, suggestion
 
 _NS_PER_MS = 1_000_000.0
 
@@ -260,13 +260,3 @@ def _operation_name_of(trace, group) -> str | None:
         ):
             return operation.span.attributes.get(A.GRAPHQL_OPERATION_NAME)
     return None
-
-
-def suggestion(field_path: str | None) -> str:
-    if field_path is None:
-        return SUGGESTION_ORM
-    return (
-        f"The same statement ran once per item while resolving {field_path}: batch it with a "
-        "DataLoader, or load the relation for the whole list in the parent resolver "
-        "(Django: select_related / prefetch_related; SQLAlchemy: selectinload)."
-    )
