@@ -17,7 +17,7 @@ def _store_default() -> str:
     return os.environ.get("OTEL_PERF_STORE", "./otel_perf_data")
 
 
-def _add_store(parser: argparse.ArgumentParser) -> None:
+def add_store(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store",
         default=_store_default(),
@@ -26,7 +26,7 @@ def _add_store(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _open_read(store: str):
+def open_read(store: str):
     from otel_perf.storage import StoreUnavailable, open_store, parse_address
 
     address = parse_address(store)
@@ -75,7 +75,7 @@ def _numeric(text: str) -> bool:
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
-    con = _open_read(args.store)
+    con = open_read(args.store)
     try:
         result = con.execute(args.query)
     except duckdb.Error as exc:
@@ -191,14 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
     sql = sub.add_parser("sql", help="run SQL on the store (works while the app runs)")
     sql.add_argument("query", help='e.g. "SELECT endpoint, count(*) FROM requests GROUP BY 1"')
     sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    _add_store(sql)
+    add_store(sql)
     sql.set_defaults(func=cmd_sql)
 
     maintain = sub.add_parser(
         "maintain",
         help="compact the store now (flush inlined rows, merge files, expire old snapshots)",
     )
-    _add_store(maintain)
+    add_store(maintain)
     maintain.set_defaults(func=cmd_maintain)
 
     settings = sub.add_parser("settings", help="show the effective settings")
@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="serve the report API (the spec endpoint and /api/v1/performance/) over HTTP",
     )
-    _add_store(serve)
+    add_store(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=SERVE_PORT, help=f"port (default {SERVE_PORT})")
     serve.add_argument(
@@ -219,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="uvicorn's log level (default info)",
     )
     serve.set_defaults(func=cmd_serve)
+
+    from otel_perf.commands import register_all
+
+    register_all(sub)
     return parser
 
 

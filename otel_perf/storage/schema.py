@@ -8,7 +8,7 @@ DuckLake has no constraints or defaults, so every writer supplies every column.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Column lists are the single source for the DDL and for the writer's Arrow schemas.
 REQUESTS = (
@@ -179,7 +179,8 @@ ALERTS = (
     ("updated_at", "TIMESTAMP"),
 )
 
-# Filled by the system sampler (alerts issue).
+# Host metrics, one row per host per sampling interval, from the elected sampler of each host
+# (or, later, OTLP metrics of remote hosts: ``source``). Disk figures are the data folder's.
 SYSTEM_SAMPLES = (
     ("timestamp", "TIMESTAMP"),
     ("host_name", "VARCHAR"),
@@ -192,6 +193,81 @@ SYSTEM_SAMPLES = (
     ("process_threads", "INTEGER"),
     ("process_open_files", "INTEGER"),
     ("request_rate", "DOUBLE"),
+    ("source", "VARCHAR"),  # "sampler" | "otlp" (schema 3)
+)
+
+# One row per application process per sampling interval (schema 3): what the memory-leak rule
+# and the per-process view read.
+PROCESS_SAMPLES = (
+    ("timestamp", "TIMESTAMP"),
+    ("host_name", "VARCHAR"),
+    ("service_name", "VARCHAR"),
+    ("service_instance", "VARCHAR"),
+    ("pid", "INTEGER"),
+    ("cpu_percent", "DOUBLE"),
+    ("rss_bytes", "BIGINT"),
+    ("threads", "INTEGER"),
+    ("open_files", "INTEGER"),
+)
+
+# Database connection pools (SQLAlchemy), one row per pool per process per interval (schema 3).
+# Counters (waits, timeouts) are since the previous sample of the same pool.
+POOL_SAMPLES = (
+    ("timestamp", "TIMESTAMP"),
+    ("host_name", "VARCHAR"),
+    ("service_name", "VARCHAR"),
+    ("service_instance", "VARCHAR"),
+    ("pool_name", "VARCHAR"),  # engine URL without credentials
+    ("size", "INTEGER"),  # configured pool size
+    ("max_overflow", "INTEGER"),
+    ("checked_out", "INTEGER"),
+    ("overflow", "INTEGER"),
+    ("usage", "DOUBLE"),  # checked_out / (size + max_overflow); the peak within the interval
+    ("waits", "INTEGER"),
+    ("wait_ms_total", "DOUBLE"),
+    ("wait_ms_max", "DOUBLE"),
+    ("timeouts", "INTEGER"),
+)
+
+# What people did to alerts (schema 3): acknowledge one alert, or silence a (type, subject)
+# until a time. Append-only like ``alerts``; the newest action per alert / (type, subject) wins.
+ALERT_ACTIONS = (
+    ("timestamp", "TIMESTAMP"),
+    ("action", "VARCHAR"),  # acknowledge | unacknowledge | silence | unsilence
+    ("alert_id", "VARCHAR"),  # for (un)acknowledge
+    ("alert_type", "VARCHAR"),  # for (un)silence
+    ("subject", "VARCHAR"),  # for (un)silence; null: every subject of the type
+    ("until", "TIMESTAMP"),  # end of a silence
+    ("actor", "VARCHAR"),
+    ("note", "VARCHAR"),
+)
+
+# Every attempt to deliver an alert to a handler (schema 3), so failures are visible in SQL.
+ALERT_DELIVERIES = (
+    ("timestamp", "TIMESTAMP"),
+    ("alert_id", "VARCHAR"),
+    ("alert_type", "VARCHAR"),
+    ("severity", "VARCHAR"),
+    ("event", "VARCHAR"),  # opened | resolved
+    ("handler", "VARCHAR"),  # webhook | slack | email | sentry (+ a name when several)
+    ("outcome", "VARCHAR"),  # sent | failed | rate_limited | silenced
+    ("attempts", "INTEGER"),
+    ("error", "VARCHAR"),
+)
+
+# ``otel-perf monitor --save``: one row per interval of the live view (schema 3).
+MONITOR_SNAPSHOTS = (
+    ("timestamp", "TIMESTAMP"),
+    ("window_s", "DOUBLE"),
+    ("requests", "BIGINT"),
+    ("request_rate", "DOUBLE"),
+    ("p50_ms", "DOUBLE"),
+    ("p95_ms", "DOUBLE"),
+    ("p99_ms", "DOUBLE"),
+    ("error_rate", "DOUBLE"),
+    ("open_alerts", "INTEGER"),
+    ("cpu_percent", "DOUBLE"),
+    ("memory_percent", "DOUBLE"),
 )
 
 TABLES = {
@@ -203,7 +279,15 @@ TABLES = {
     "service_instances": SERVICE_INSTANCES,
     "alerts": ALERTS,
     "system_samples": SYSTEM_SAMPLES,
+    "process_samples": PROCESS_SAMPLES,
+    "pool_samples": POOL_SAMPLES,
+    "alert_actions": ALERT_ACTIONS,
+    "alert_deliveries": ALERT_DELIVERIES,
+    "monitor_snapshots": MONITOR_SNAPSHOTS,
 }
+
+SCHEMA_3_TABLES = ("process_samples", "pool_samples", "alert_actions", "alert_deliveries",
+                   "monitor_snapshots")
 
 
 def _create(table: str, columns=None) -> str:
@@ -215,13 +299,17 @@ def _create(table: str, columns=None) -> str:
 MIGRATIONS: dict[int, list[str]] = {
     # Version 1 as it shipped: later columns and tables are added by later versions.
     1: [
-        _create(t, ALERTS[:-1] if t == "alerts" else None)
+        _create(t, {"alerts": ALERTS[:-1], "system_samples": SYSTEM_SAMPLES[:-1]}.get(t))
         for t in TABLES
-        if t != "graphql_operations"
+        if t != "graphql_operations" and t not in SCHEMA_3_TABLES
     ],
     2: [
         _create("graphql_operations"),
         'ALTER TABLE alerts ADD COLUMN IF NOT EXISTS "updated_at" TIMESTAMP',
+    ],
+    3: [
+        *(_create(t) for t in SCHEMA_3_TABLES),
+        'ALTER TABLE system_samples ADD COLUMN IF NOT EXISTS "source" VARCHAR',
     ],
 }
 

@@ -83,6 +83,7 @@ class StoreWriter:
         self._alerts = MaintenanceLock(self.address, name="alerts")
         self._next_alerts = 0.0
         self._next_heartbeat = 0.0
+        self._jobs: list | None = None  # loaded on the writer thread (storage/jobs.py)
         self._started_at = time.time()
         # One instance per process. The resource's service.instance.id is created before
         # gunicorn forks, so every worker shares it: the pid tells the workers apart.
@@ -211,6 +212,53 @@ class StoreWriter:
         if self._session is not None and now >= self._next_alerts and not final:
             self._next_alerts = now + self.settings.alert_interval_s
             self._maybe_evaluate_alerts()
+        if self._session is not None and not final:
+            self._run_jobs(now)
+
+    def _run_jobs(self, now: float) -> None:
+        from otel_perf.storage import jobs as J
+
+        if self._jobs is None:
+            self._jobs = J.load_jobs(self.settings)
+        for job in self._jobs:
+            if now < job.next_due:
+                continue
+            job.next_due = now + job.interval_s
+            if job.elect is not None:
+                if job.lock is None:
+                    job.lock = MaintenanceLock(self.address, name=job.elect)
+                ran = job.lock.run_if_due(job.interval_s * 0.9, lambda job=job: self._job(job))
+                if not ran:
+                    # Another process holds it: look again soon, so a dead holder is
+                    # replaced within one interval.
+                    job.next_due = now + min(job.interval_s, 5.0)
+            else:
+                self._job(job)
+
+    def _job(self, job) -> None:
+        from otel_perf.storage import jobs as J
+        from otel_perf.storage import session
+
+        ctx = J.JobContext(
+            con=self._session.con,
+            settings=self.settings,
+            now=datetime.datetime.now(datetime.UTC).replace(tzinfo=None),
+            host_name=self._resource.host_name or self._host,
+            service_name=self._resource.service_name,
+            instance_id=self._instance_id,
+            pid=self._pid,
+            address=self.address,
+            lock=job.lock,
+        )
+        try:
+            tables = [t for t in (job.run(ctx) or ()) if len(t)]
+            if tables:
+                self._session.insert(tables)
+        except session.ERRORS as exc:
+            self._warn_once(f"job-{job.name}", "otel-perf: %s could not write: %s", job.name, exc)
+        except Exception as exc:  # a job's bug must never stop the writer
+            self.write_errors += 1
+            self._warn_once(f"job-{job.name}", "otel-perf: background job %s failed: %s", job.name, exc)
 
     def _open(self, force: bool = False):
         if self._session is not None:

@@ -1,0 +1,17 @@
+"""Further ``otel-perf`` subcommands, one module per concern.
+
+Each module listed in ``MODULES`` has ``register(sub)`` taking the argparse subparsers and
+adding its commands (with ``set_defaults(func=...)``). Shared helpers (``add_store``,
+``open_read``, ``format_table``) live in :mod:`otel_perf.cli`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+MODULES: list[str] = []
+
+
+def register_all(sub) -> None:
+    for name in MODULES:
+        importlib.import_module(name).register(sub)
