@@ -258,7 +258,9 @@ class StoreWriter:
             self._warn_once(f"job-{job.name}", "otel-perf: %s could not write: %s", job.name, exc)
         except Exception as exc:  # a job's bug must never stop the writer
             self.write_errors += 1
-            self._warn_once(f"job-{job.name}", "otel-perf: background job %s failed: %s", job.name, exc)
+            self._warn_once(
+                f"job-{job.name}", "otel-perf: background job %s failed: %s", job.name, exc
+            )
 
     def _open(self, force: bool = False):
         if self._session is not None:
