@@ -1,0 +1,32 @@
+"""Bottleneck rules: pure functions over stored data that find what is slow and why.
+
+Each rule is ``rule(con, settings, now) -> list[Occurrence]`` (``query_api.alert_rules``),
+reading a trailing window that ends at ``now`` (naive UTC). The alert evaluator feeds their
+occurrences into the same alert model as the spec's three types, so a bottleneck is an alert
+that opens, updates and resolves (after the quiet period without an occurrence). Rules are
+listed by dotted name so that each kind lives in its own small module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from datetime import datetime
+
+_logger = logging.getLogger("otel_perf")
+
+# module:function, in the order findings are reported.
+RULES: list[str] = []
+
+
+def run_rules(con, settings, now: datetime, names: list[str] | None = None) -> list:
+    """Every rule's occurrences; a rule that fails is logged and skipped, never fatal."""
+    found = []
+    for name in RULES if names is None else names:
+        module_name, _, function = name.partition(":")
+        rule = getattr(importlib.import_module(module_name), function)
+        try:
+            found.extend(rule(con, settings, now))
+        except Exception as exc:  # noqa: BLE001 - one broken rule must not hide the others
+            _logger.warning("otel-perf: bottleneck rule %s failed: %s", name, exc)
+    return found
