@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from otel_perf.settings import Settings
 from query_api import alert_rules as R
 from query_api import queries as Q
+from query_api.bottlenecks import run_rules
 from query_api.reports.common import fetch_dicts
 
 
@@ -92,4 +93,7 @@ def evaluate(
     without an explicit ``window``, the time window since ``previous``."""
     window = window or time_window(settings, now, previous)
     found = occurrences(con, settings, window)
+    # Bottlenecks judge trailing windows ending a settling time ago (rows still in writers'
+    # queues would make a window look emptier than it was).
+    found += run_rules(con, settings, now - settling_time(settings))
     return R.evolve(open_alerts(con), found, now, timedelta(seconds=settings.alert_quiet_period_s))

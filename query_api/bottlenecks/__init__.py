@@ -16,7 +16,16 @@ from datetime import datetime
 _logger = logging.getLogger("otel_perf")
 
 # module:function, in the order findings are reported.
-RULES: list[str] = []
+RULES: list[str] = [
+    "query_api.bottlenecks.latency:high_latency",
+    "query_api.bottlenecks.latency:high_error_rate",
+    "query_api.bottlenecks.database:slow_db_query",
+    "query_api.bottlenecks.database:n_plus_one",
+    "query_api.bottlenecks.resources:resource_exhaustion",
+    "query_api.bottlenecks.latency:performance_degradation",
+    "query_api.bottlenecks.resources:memory_leak_suspected",
+    "query_api.bottlenecks.database:query_budget",
+]
 
 
 def run_rules(con, settings, now: datetime, names: list[str] | None = None) -> list:

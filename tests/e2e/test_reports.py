@@ -281,6 +281,20 @@ def test_should_list_the_alerts_the_run_raised(api):
     # One memory_warning per worker process, never one per request.
     memory = [a for a in alerts if a["type"] == "memory_warning"]
     assert 1 <= len(memory) <= 2
+    # The bottleneck rules ran in the same evaluation: the N+1 endpoint is one alert.
+    n_plus_one = [a for a in alerts if a["type"] == "n_plus_one"]
+    assert [a["details"]["endpoint"] for a in n_plus_one] == ["GET /books/n-plus-one/"]
+    assert n_plus_one[0]["details"]["requests"] == PLAN["/books/n-plus-one/"]
+
+
+def test_should_analyze_the_run_on_demand(api):
+    response = api.request("POST", "/api/v1/performance/analyze?hours=24", ADMIN)
+    assert response.status_code == 200, response.text
+    found = response.json()["data"]["bottlenecks"]
+    n_plus_one = next(b for b in found if b["type"] == "n_plus_one")
+    assert n_plus_one["details"]["endpoint"] == "GET /books/n-plus-one/"
+    assert "select_related" in n_plus_one["recommendation"]
+    assert n_plus_one["details"]["max_executions"] == 10  # one per book after the list
 
 
 def test_should_render_the_full_report_in_every_format(api):
