@@ -122,25 +122,36 @@ def cmd_maintain(args: argparse.Namespace) -> int:
     return 0
 
 
+# Printed as "(set)": a URL with a token in its path (Slack, webhooks) or a DSN is a secret too.
+MASKED_UNITS = ("secret", "DSN")
+MASKED_NAMES = ("webhook_url",)
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
-    from otel_perf.settings import load_settings, settings_table_markdown
+    from otel_perf.settings import OPTIONS, load_settings, settings_table_markdown
 
     if args.markdown:
         print(settings_table_markdown())
-    else:
-        for key, value in vars(load_settings()).items():
-            print(f"{key} = {value!r}")
+        return 0
+    masked = {
+        o.name
+        for o in OPTIONS
+        if o.unit in MASKED_UNITS or any(o.name.endswith(n) for n in MASKED_NAMES)
+    }
+    for key, value in vars(load_settings()).items():
+        if key in masked and value:
+            value = "(set)"
+        print(f"{key} = {value!r}")
     return 0
 
 
 SERVE_PORT = 8321  # not Django's 8000, so the service and a dev server can run side by side
+OTLP_PORT = 4318  # the OTLP/HTTP default: SDK exporters and Collectors send here unchanged
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import dataclasses
     import logging
-
-    import uvicorn
 
     from otel_perf.settings import load_settings
     from query_api.asgi import create_app
@@ -153,8 +164,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "/api/v1/performance/ and /graphql/performance/",
         file=sys.stderr,
     )
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
-    return 0
+    from otel_perf.receiver.server import serve
+
+    return serve(
+        create_app(settings),
+        settings,
+        args.host,
+        args.port,
+        args.otlp_host or args.host,
+        args.otlp_port,
+        args.log_level,
+    )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -180,7 +200,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workers", type=int, default=3, help="gunicorn workers (default 3)")
     demo.add_argument("--concurrency", type=int, default=4, help="client threads (default 4)")
     demo.add_argument("--port", type=int, default=0, help="port (default: a free one)")
-    demo.add_argument("--server", choices=["gunicorn", "runserver"], default="gunicorn")
+    demo.add_argument(
+        "--app",
+        choices=["django", "fastapi"],
+        default="django",
+        help="the example app: Django (examples/django_app) or FastAPI + SQLAlchemy "
+        "(examples/fastapi_app; EXAMPLE_DATABASE_URL picks its database, default sqlite)",
+    )
+    demo.add_argument(
+        "--server",
+        choices=["gunicorn", "runserver", "uvicorn"],
+        default="gunicorn",
+        help="gunicorn (uvicorn workers for FastAPI), runserver (Django), uvicorn (FastAPI)",
+    )
     demo.add_argument(
         "--store",
         default=os.environ.get("OTEL_PERF_STORE", "./otel_perf_demo"),
@@ -212,6 +244,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_store(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=SERVE_PORT, help=f"port (default {SERVE_PORT})")
+    serve.add_argument(
+        "--otlp-port",
+        type=int,
+        default=int(os.environ.get("OTEL_PERF_OTLP_PORT", OTLP_PORT)),
+        help=f"OTLP/HTTP receiver port, /v1/traces and /v1/metrics (env: OTEL_PERF_OTLP_PORT; "
+        f"default {OTLP_PORT}; 0 turns the receiver off)",
+    )
+    serve.add_argument(
+        "--otlp-host",
+        default=os.environ.get("OTEL_PERF_OTLP_HOST"),
+        help="address the receiver binds (env: OTEL_PERF_OTLP_HOST; default: --host)",
+    )
     serve.add_argument(
         "--log-level",
         default="info",

@@ -34,19 +34,22 @@ LOAD_MIX = (
     ("/no-such-page/", 2),
 )
 
+# The FastAPI example's routes (no trailing slashes), in the same proportions.
+FASTAPI_LOAD_MIX = tuple((path.rstrip("/"), weight) for path, weight in LOAD_MIX)
 
-def find_example_app() -> Path:
+
+def find_example_app(name: str = "django_app", marker: str = "manage.py") -> Path:
     candidates = []
     if os.environ.get("OTEL_PERF_EXAMPLE_DIR"):
         candidates.append(Path(os.environ["OTEL_PERF_EXAMPLE_DIR"]))
     repo = Path(__file__).resolve().parents[1]
-    candidates += [repo / "examples" / "django_app", Path.cwd() / "examples" / "django_app"]
+    candidates += [repo / "examples" / name, Path.cwd() / "examples" / name]
     for path in candidates:
-        if (path / "manage.py").exists():
+        if (path / marker).exists():
             return path
     raise SystemExit(
         "otel-perf: the example app was not found; run the demo from a checkout of otel-perf "
-        "(pip install -e .) or set OTEL_PERF_EXAMPLE_DIR to examples/django_app"
+        f"(pip install -e .) or set OTEL_PERF_EXAMPLE_DIR to examples/{name}"
     )
 
 
@@ -94,6 +97,39 @@ def prepare_database(app_dir: Path, env: dict[str, str]) -> None:
         )
 
 
+def fastapi_server_command(server: str, port: int, workers: int) -> list[str]:
+    """The FastAPI example (run from examples/fastapi_app) under opentelemetry-instrument."""
+    if server == "gunicorn":
+        return [
+            bin_path("opentelemetry-instrument"),
+            bin_path("gunicorn"),
+            "-k",
+            "uvicorn.workers.UvicornWorker",
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--graceful-timeout",
+            "10",
+            "app:app",
+        ]
+    return [
+        bin_path("opentelemetry-instrument"),
+        bin_path("uvicorn"),
+        "app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+
+
+def prepare_fastapi_database(app_dir: Path, env: dict[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, "seed.py"], cwd=app_dir, env=env, check=True, stdout=subprocess.DEVNULL
+    )
+
+
 def server_command(server: str, port: int, workers: int, reload: bool = False) -> list[str]:
     if server == "gunicorn":
         return [
@@ -117,13 +153,15 @@ def server_command(server: str, port: int, workers: int, reload: bool = False) -
     return command if reload else [*command, "--noreload"]
 
 
-def wait_ready(base: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+def wait_ready(
+    base: str, proc: subprocess.Popen, timeout: float = 60.0, path: str = "/health/"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"otel-perf: the example app exited with status {proc.returncode}")
         try:
-            with urllib.request.urlopen(base + "/health/", timeout=2) as resp:
+            with urllib.request.urlopen(base + path, timeout=2) as resp:
                 if resp.status == 200:
                     return
         except (urllib.error.URLError, OSError):
@@ -147,10 +185,12 @@ def fetch(url: str, headers: dict | None = None, network_errors_as_zero: bool = 
         raise
 
 
-def drive_load(base: str, total: int, concurrency: int, seed: int = 7) -> dict[str, int]:
+def drive_load(
+    base: str, total: int, concurrency: int, seed: int = 7, mix=LOAD_MIX
+) -> dict[str, int]:
     rng = random.Random(seed)
-    paths = [p for p, _ in LOAD_MIX]
-    weights = [w for _, w in LOAD_MIX]
+    paths = [p for p, _ in mix]
+    weights = [w for _, w in mix]
     plan = rng.choices(paths, weights=weights, k=total)
     done = 0
     statuses: dict[str, int] = {}
@@ -193,10 +233,11 @@ def stop(proc: subprocess.Popen, timeout: float = 30.0) -> None:
             proc.wait()
 
 
-def print_summary(store: str, out=sys.stdout) -> None:
+def print_summary(store: str, out=sys.stdout, pools: bool = False) -> None:
     from otel_perf import queries
     from otel_perf.cli import format_table
     from otel_perf.storage import open_store, parse_address
+    from query_api import queries_pool as pool_queries
 
     con = open_store(parse_address(store), read_only=True)
     try:
@@ -204,6 +245,7 @@ def print_summary(store: str, out=sys.stdout) -> None:
             ("Overall", queries.OVERALL_SUMMARY, []),
             ("Per endpoint", queries.ENDPOINT_SUMMARY, []),
             ("N+1 findings", queries.N_PLUS_ONE_FINDINGS, [10]),
+            *([("Connection pools", pool_queries.DEMO_POOLS, [])] if pools else []),
         ):
             result = con.execute(sql, params)
             columns = [d[0] for d in result.description]
@@ -214,7 +256,10 @@ def print_summary(store: str, out=sys.stdout) -> None:
 
 
 def run_demo(args) -> int:
-    app_dir = find_example_app()
+    fastapi = getattr(args, "app", "django") == "fastapi"
+    if args.server == ("runserver" if fastapi else "uvicorn"):
+        raise SystemExit(f"otel-perf: --server {args.server} does not run the {args.app} example")
+    app_dir = find_example_app("fastapi_app", "app.py") if fastapi else find_example_app()
     store = os.path.abspath(args.store)
     if os.path.exists(os.path.join(store, "catalog.sqlite")):
         shutil.rmtree(store)  # a fresh store, so the summary is this run's
@@ -227,8 +272,14 @@ def run_demo(args) -> int:
     with tempfile.TemporaryDirectory(prefix="otel-perf-demo-") as tmp:
         env = app_environment(store, os.path.join(tmp, "demo.sqlite3"))
         print(f"otel-perf demo: preparing the example app ({app_dir})")
-        prepare_database(app_dir, env)
-        command = server_command(args.server, port, args.workers)
+        if fastapi:
+            env.setdefault("EXAMPLE_DATABASE_URL", f"sqlite:///{tmp}/demo.sqlite3")
+            env.setdefault("OTEL_PERF_POOL_SAMPLE_INTERVAL_S", "1")
+            prepare_fastapi_database(app_dir, env)
+            command = fastapi_server_command(args.server, port, args.workers)
+        else:
+            prepare_database(app_dir, env)
+            command = server_command(args.server, port, args.workers)
         shown = " ".join(Path(c).name if i < 2 else c for i, c in enumerate(command))
         print(f"otel-perf demo: starting  {shown}")
         log = open(os.path.join(tmp, "server.log"), "w+")
@@ -241,9 +292,12 @@ def run_demo(args) -> int:
             start_new_session=True,
         )
         try:
-            wait_ready(base, proc)
+            wait_ready(base, proc, path="/health" if fastapi else "/health/")
             print(f"otel-perf demo: sending {args.requests} requests over HTTP to {base}")
-            statuses = drive_load(base, args.requests, args.concurrency)
+            mix = FASTAPI_LOAD_MIX if fastapi else LOAD_MIX
+            statuses = drive_load(base, args.requests, args.concurrency, mix=mix)
+            if fastapi:
+                time.sleep(2.5)  # a pool sample or two (each process samples every second)
             print(
                 "otel-perf demo: responses "
                 + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))
@@ -255,7 +309,7 @@ def run_demo(args) -> int:
             log.close()
         if proc.returncode not in (0, -signal.SIGTERM):
             print(server_log[-4000:], file=sys.stderr)
-    print_summary(store)
+    print_summary(store, pools=fastapi)
     print(
         f"\nThe store is {store} — query it while an app runs, e.g.\n"
         f'  otel-perf sql --store {args.store} "SELECT endpoint, count(*) FROM requests '

@@ -49,6 +49,20 @@ def _parse_non_negative_int(raw: str) -> int:
     return value
 
 
+def _parse_fraction(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value <= 1:
+        raise ValueError("must be a fraction in (0, 1]")
+    return value
+
+
+def _parse_percent(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value <= 100:
+        raise ValueError("must be a percentage in (0, 100]")
+    return value
+
+
 def _parse_field_costs(raw: str) -> tuple:
     # Parsed by the GraphQL package (no graphql-core import), validated here once.
     from processors.graphql.cost_config import parse_field_costs
@@ -60,6 +74,15 @@ def _parse_paths(raw: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in raw.split(",") if p.strip())
 
 
+def _parse_trace_url_template(raw: str) -> str:
+    value = raw.strip()
+    if value and "{trace_id}" not in value:
+        raise ValueError("expected a URL containing {trace_id}")
+    if value and not value.lower().startswith(("http://", "https://")):
+        raise ValueError("expected an http:// or https:// URL")
+    return value
+
+
 def _parse_choice(*choices: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = raw.strip().lower()
@@ -68,6 +91,16 @@ def _parse_choice(*choices: str) -> Callable[[str], str]:
         return value
 
     return parse
+
+
+def _parse_http_url(raw: str) -> str:
+    value = raw.strip()
+    if value and not value.lower().startswith(("http://", "https://")):
+        raise ValueError("expected an http:// or https:// URL")
+    return value
+
+
+_SEVERITY = ("info", "warning", "error", "critical")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +133,15 @@ OPTIONS: tuple[Option, ...] = (
         "Where facts are stored: a folder (DuckLake: SQLite catalog + Parquet files, any "
         "number of processes), a path ending in .duckdb (one plain DuckDB file, "
         "single process only), or `none` (no local store; export only).",
+    ),
+    Option(
+        "data_path",
+        "path",
+        "./otel_perf_data",
+        str,
+        "With OTEL_PERF_STORE=`ducklake:postgres:<libpq conninfo>` (several hosts, one "
+        "catalog in PostgreSQL): the folder every host mounts, or an object-store URL, for "
+        "the Parquet files (docs/multi-host.md). Read from the environment.",
     ),
     Option(
         "slow_request_ms",
@@ -323,6 +365,42 @@ OPTIONS: tuple[Option, ...] = (
         "The largest `limit` a report accepts; larger values get a 400.",
     ),
     Option(
+        "trace_url_template",
+        "URL",
+        "",
+        _parse_trace_url_template,
+        "Link for a trace id on the dashboard, e.g. `http://jaeger:16686/trace/{trace_id}`.",
+    ),
+    Option(
+        "otlp_max_body_mb",
+        "MiB",
+        32.0,
+        _parse_positive_float,
+        "`otel-perf serve` OTLP receiver: largest payload, as sent and once decompressed (413).",
+    ),
+    Option(
+        "otlp_max_pending_spans",
+        "spans",
+        200000,
+        _parse_positive_int,
+        "OTLP receiver: spans held while their traces complete; beyond it senders get 503 with "
+        "Retry-After.",
+    ),
+    Option(
+        "otlp_trace_wait_s",
+        "s",
+        2.0,
+        _parse_positive_float,
+        "OTLP receiver: how long a trace waits for late children after its root arrived.",
+    ),
+    Option(
+        "otlp_trace_timeout_s",
+        "s",
+        30.0,
+        _parse_positive_float,
+        "OTLP receiver: spans whose root never arrives are dropped (and counted) after this.",
+    ),
+    Option(
         "memory_warning_mb",
         "MiB",
         1024.0,
@@ -343,6 +421,255 @@ OPTIONS: tuple[Option, ...] = (
         _parse_positive_float,
         "An alert resolves after this long with no new occurrence.",
     ),
+    # Alert delivery (otel_perf/alerting/, docs/alerting.md): a handler is on when its
+    # address is set.
+    Option(
+        "alert_webhook_url",
+        "URL",
+        "",
+        _parse_http_url,
+        "POST each opened/resolved alert as JSON to this URL (generic webhook).",
+    ),
+    Option(
+        "alert_webhook_min_severity",
+        "severity",
+        "warning",
+        _parse_choice(*_SEVERITY),
+        "The least severe alert the webhook receives.",
+    ),
+    Option(
+        "alert_slack_webhook_url",
+        "URL",
+        "",
+        _parse_http_url,
+        "A Slack incoming-webhook URL: alerts as messages coloured by severity.",
+    ),
+    Option(
+        "alert_slack_min_severity",
+        "severity",
+        "warning",
+        _parse_choice(*_SEVERITY),
+        "The least severe alert Slack receives.",
+    ),
+    Option(
+        "alert_smtp_host",
+        "host",
+        "",
+        str,
+        "SMTP server for alert e-mails (with OTEL_PERF_ALERT_SMTP_TO).",
+    ),
+    Option("alert_smtp_port", "port", 587, _parse_positive_int, "SMTP server port."),
+    Option(
+        "alert_smtp_security",
+        "mode",
+        "starttls",
+        _parse_choice("none", "starttls", "ssl"),
+        "SMTP connection security: `starttls`, `ssl` (implicit TLS, port 465) or `none`.",
+    ),
+    Option("alert_smtp_user", "user", "", str, "SMTP login user (no login when unset)."),
+    Option("alert_smtp_password", "secret", "", str, "SMTP login password."),
+    Option("alert_smtp_from", "address", "otel-perf@localhost", str, "Sender of alert e-mails."),
+    Option(
+        "alert_smtp_to",
+        "addresses",
+        "",
+        str,
+        "Comma-separated recipients of alert e-mails.",
+    ),
+    Option(
+        "alert_email_min_severity",
+        "severity",
+        "error",
+        _parse_choice(*_SEVERITY),
+        "The least severe alert that is e-mailed.",
+    ),
+    Option(
+        "alert_sentry_dsn",
+        "DSN",
+        "",
+        str,
+        "Send alerts to Sentry as events (needs sentry-sdk installed).",
+    ),
+    Option(
+        "alert_sentry_min_severity",
+        "severity",
+        "error",
+        _parse_choice(*_SEVERITY),
+        "The least severe alert sent to Sentry.",
+    ),
+    Option(
+        "alert_delivery_timeout_s",
+        "s",
+        5.0,
+        _parse_positive_float,
+        "Timeout of one delivery attempt (connect + answer).",
+    ),
+    Option(
+        "alert_delivery_retries",
+        "count",
+        3,
+        _parse_non_negative_int,
+        "Retries after a failed attempt (5xx, timeout, connection error; never after a 4xx), "
+        "with exponential backoff.",
+    ),
+    Option(
+        "alert_delivery_backoff_s",
+        "s",
+        1.0,
+        _parse_positive_float,
+        "Wait before the first retry; doubled for each further one (at most 60 s).",
+    ),
+    Option(
+        "alert_delivery_rate_limit",
+        "per minute",
+        30,
+        _parse_positive_int,
+        "Deliveries each handler may make per minute; beyond it they are skipped and "
+        "recorded as rate_limited.",
+    ),
+    Option(
+        "alert_delivery_queue_size",
+        "alerts",
+        1000,
+        _parse_positive_int,
+        "Alerts waiting for each handler; beyond it they are dropped and recorded.",
+    ),
+    Option(
+        "system_sampler",
+        "bool",
+        True,
+        _parse_bool,
+        "Sample host and process metrics (CPU, memory, disk of the data folder, RSS) in one "
+        "elected process per host.",
+    ),
+    Option(
+        "system_sample_interval_s",
+        "s",
+        15.0,
+        _parse_positive_float,
+        "How often the elected process of each host writes a system sample.",
+    ),
+    # Bottleneck rules (query_api/bottlenecks/): seed 003's thresholds and their defaults.
+    Option(
+        "bottleneck_window_s",
+        "s",
+        300.0,
+        _parse_positive_float,
+        "The trailing window the bottleneck rules judge (seed 003's analysis window).",
+    ),
+    Option(
+        "baseline_window_s",
+        "s",
+        3600.0,
+        _parse_positive_float,
+        "The window before it that degradation and query budgets compare against.",
+    ),
+    Option(
+        "min_requests",
+        "count",
+        10,
+        _parse_positive_int,
+        "Requests an endpoint needs in a window before its latency or error rate is judged.",
+    ),
+    Option(
+        "max_avg_latency_ms",
+        "ms",
+        1000.0,
+        _parse_positive_float,
+        "`high_latency` when an endpoint's average is above this (error at 2x, critical 4x).",
+    ),
+    Option(
+        "max_p95_latency_ms",
+        "ms",
+        2000.0,
+        _parse_positive_float,
+        "`high_latency` when an endpoint's P95 is above this (error at 2x, critical 4x).",
+    ),
+    Option(
+        "max_error_rate",
+        "fraction",
+        0.05,
+        _parse_fraction,
+        "`high_error_rate` (error) above this fraction of an endpoint's requests; critical "
+        "above 0.20.",
+    ),
+    Option(
+        "max_cpu_percent",
+        "%",
+        80.0,
+        _parse_percent,
+        "`resource_exhaustion` (error) at this host CPU; critical at 90.",
+    ),
+    Option(
+        "max_memory_percent",
+        "%",
+        85.0,
+        _parse_percent,
+        "`resource_exhaustion` (error) at this host memory use; critical at 90.",
+    ),
+    Option(
+        "max_disk_percent",
+        "%",
+        90.0,
+        _parse_percent,
+        "`resource_exhaustion` (error) at this disk use of the data folder; critical at 95.",
+    ),
+    Option(
+        "degradation_ratio",
+        "ratio",
+        1.5,
+        _parse_positive_float,
+        "`performance_degradation` when an endpoint's average in the window is this many times "
+        "its baseline (1.5: 50 % worse).",
+    ),
+    Option(
+        "memory_leak_growth",
+        "fraction",
+        0.5,
+        _parse_positive_float,
+        "`memory_leak_suspected` when a process's RSS grew by this fraction over the baseline "
+        "window, steadily (a line fits it with R² >= 0.8).",
+    ),
+    # SQLAlchemy connection pools (docs/fastapi.md).
+    Option(
+        "pool_sample_interval_s",
+        "s",
+        10.0,
+        _parse_positive_float,
+        "How often each process samples its SQLAlchemy connection pools (`pool_samples`).",
+    ),
+    Option(
+        "pool_max_wait_ms",
+        "ms",
+        500.0,
+        _parse_positive_float,
+        "`pool_long_wait` when a checkout waited this long for a free connection (error at "
+        "2x, critical 4x).",
+    ),
+    # Retention, encryption and Prometheus (docs/operations.md).
+    Option(
+        "retention_days",
+        "days",
+        30.0,
+        _parse_positive_float,
+        "Rows older than this are deleted by the store's maintenance and `otel-perf cleanup`.",
+    ),
+    Option(
+        "encryption_key",
+        "secret",
+        "",
+        str,
+        "Encrypt the store at rest: a `.duckdb` file with this key; a new DuckLake store "
+        "writes encrypted Parquet files (see docs/operations.md for what each kind covers).",
+    ),
+    Option(
+        "prometheus_max_series",
+        "series",
+        200,
+        _parse_positive_int,
+        "Label sets per metric on `/metrics`; further endpoints/hosts share one "
+        '`endpoint="(other)"` series.',
+    ),
 )
 
 _BY_NAME = {o.name: o for o in OPTIONS}
@@ -352,6 +679,7 @@ _BY_NAME = {o.name: o for o in OPTIONS}
 class Settings:
     enabled: bool = True
     store: str = "./otel_perf_data"
+    data_path: str = "./otel_perf_data"
     slow_request_ms: float = 1000.0
     very_slow_request_ms: float = 5000.0
     slow_query_ms: float = 1000.0
@@ -381,9 +709,51 @@ class Settings:
     api_tokens: str = ""
     api_public: bool = False
     api_max_limit: int = 1000
+    trace_url_template: str = ""
+    otlp_max_body_mb: float = 32.0
+    otlp_max_pending_spans: int = 200000
+    otlp_trace_wait_s: float = 2.0
+    otlp_trace_timeout_s: float = 30.0
     memory_warning_mb: float = 1024.0
     alert_interval_s: float = 30.0
     alert_quiet_period_s: float = 600.0
+    alert_webhook_url: str = ""
+    alert_webhook_min_severity: str = "warning"
+    alert_slack_webhook_url: str = ""
+    alert_slack_min_severity: str = "warning"
+    alert_smtp_host: str = ""
+    alert_smtp_port: int = 587
+    alert_smtp_security: str = "starttls"
+    alert_smtp_user: str = ""
+    alert_smtp_password: str = ""
+    alert_smtp_from: str = "otel-perf@localhost"
+    alert_smtp_to: str = ""
+    alert_email_min_severity: str = "error"
+    alert_sentry_dsn: str = ""
+    alert_sentry_min_severity: str = "error"
+    alert_delivery_timeout_s: float = 5.0
+    alert_delivery_retries: int = 3
+    alert_delivery_backoff_s: float = 1.0
+    alert_delivery_rate_limit: int = 30
+    alert_delivery_queue_size: int = 1000
+    system_sampler: bool = True
+    system_sample_interval_s: float = 15.0
+    bottleneck_window_s: float = 300.0
+    baseline_window_s: float = 3600.0
+    min_requests: int = 10
+    max_avg_latency_ms: float = 1000.0
+    max_p95_latency_ms: float = 2000.0
+    max_error_rate: float = 0.05
+    max_cpu_percent: float = 80.0
+    max_memory_percent: float = 85.0
+    max_disk_percent: float = 90.0
+    degradation_ratio: float = 1.5
+    memory_leak_growth: float = 0.5
+    pool_sample_interval_s: float = 10.0
+    pool_max_wait_ms: float = 500.0
+    retention_days: float = 30.0
+    encryption_key: str = ""
+    prometheus_max_series: int = 200
 
     @functools.cached_property
     def _excluded(self) -> re.Pattern:

@@ -30,6 +30,7 @@ from processors.memory import max_rss_bytes, memory_figures, rss_bytes
 
 _logger = logging.getLogger("otel_perf")
 _NS_PER_MS = 1_000_000.0
+_SQLALCHEMY_SCOPE = "opentelemetry.instrumentation.sqlalchemy"
 _MIB = 1024.0 * 1024.0
 
 
@@ -42,6 +43,7 @@ class LocalTrace:
         "rss_start",
         "maxrss_start",
         "db",
+        "db_last_end",
         "cache_hits",
         "cache_misses",
         "cache_ns",
@@ -58,6 +60,7 @@ class LocalTrace:
         self.maxrss_start = max_rss_bytes()
         # (span_id, parent_span_id, statement, duration_ns, db_system, graphql field path)
         self.db: list[tuple[int, int, str, int, str | None, object]] = []
+        self.db_last_end = 0  # end time (ns) of the newest entry in ``db``
         self.cache_hits = 0
         self.cache_misses = 0
         self.cache_ns = 0
@@ -143,16 +146,33 @@ class PerfSpanProcessor(SpanProcessor):
             statement = attrs.get("db.statement") or attrs.get("db.query.text")
             if statement is not None:
                 parent = span.parent
-                trace.db.append(
+                parent_id = parent.span_id if parent is not None else 0
+                db = trace.db
+                scope = span.instrumentation_scope
+                if db and scope is not None and scope.name == _SQLALCHEMY_SCOPE:
+                    # SQLAlchemy's span is not current while the driver executes, so the
+                    # driver's span (psycopg, sqlite3) is its sibling, not its child, and
+                    # summarize_db's twin rule cannot see it. That span ended just before
+                    # this one, inside it, with the same parent and statement: make it this
+                    # span's child so that the statement counts once.
+                    last = db[-1]
+                    if (
+                        last[1] == parent_id
+                        and trace.db_last_end >= span.start_time
+                        and last[2].startswith(statement)
+                    ):
+                        db[-1] = (last[0], ctx.span_id, *last[2:])
+                db.append(
                     (
                         ctx.span_id,
-                        parent.span_id if parent is not None else 0,
+                        parent_id,
                         statement,
                         span.end_time - span.start_time,
                         attrs.get("db.system") or attrs.get("db.system.name"),
                         current_field_path.get(),
                     )
                 )
+                trace.db_last_end = span.end_time
         except Exception:
             self.internal_errors += 1
 

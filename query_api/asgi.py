@@ -1,8 +1,9 @@
 """The standalone report service (``otel-perf serve``): a Starlette app over ``QueryService``.
 
 The spec's endpoint at ``/graphql/performance/``, the other reports under
-``/api/v1/performance/``, and ``/openapi.json``; every route comes from ``routes``. Reports
-run in Starlette's thread pool (DuckDB blocks), each on its own cursor.
+``/api/v1/performance/``, ``/openapi.json``, and the dashboard at ``/`` (``dashboard/``); every
+report route comes from ``routes``. Reports run in Starlette's thread pool (DuckDB blocks),
+each on its own cursor.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
 
 from otel_perf.settings import Settings
-from query_api import auth
+from query_api import auth, prometheus
+from query_api.dashboard import standalone as dashboard
 from query_api.envelope import ApiError, error_body
 from query_api.openapi import build_openapi
 from query_api.ratelimit import RateLimiter
@@ -41,6 +43,7 @@ def _to_starlette(response: ApiResponse) -> Response:
 def _endpoint(service: QueryService, route: Route | None) -> Callable:
     async def endpoint(request: Request) -> Response:
         headers = {k.lower(): v for k, v in request.headers.items()}
+        headers = dashboard.cookie_authorization(request, headers)  # the dashboard's login
         client_ip = request.client.host if request.client else None
         api_request = ApiRequest(
             route=route,
@@ -88,6 +91,9 @@ def create_app(
                 _starlette_path(route), _endpoint(service, route), methods=[route.method]
             )
         )
+
+    routes += dashboard.routes(service)  # the page at /, its login and static files
+    routes += prometheus.starlette_routes(service)  # GET /metrics
 
     @contextlib.asynccontextmanager
     async def lifespan(app):

@@ -25,3 +25,4 @@ class Params:
     path: str | None = None  # one endpoint's route, for the endpoint detail report
     severity: str | None = None  # "at least this severe"
     format: str = "json"
+    days: float = 30.0  # how far ahead the capacity forecast projects

@@ -19,6 +19,7 @@ FORMATS = ("json", "summary", "detailed", "markdown")
 MAX_OFFSET = 1_000_000_000  # bounded so that no value overflows the store's integers
 MAX_HOURS = 24 * 366.0
 MAX_MINUTES = 60 * MAX_HOURS
+MAX_DAYS_AHEAD = 3660.0
 ACTIONS = ("stats", "alerts", "slow_queries")  # the spec's, in its order
 
 
@@ -55,6 +56,7 @@ PARAMS: dict[str, Param] = {
             choices=SEVERITIES + tuple(SEVERITY_ALIASES),
         ),
         Param("format", "choice", "Shape of the report", "json", choices=FORMATS),
+        Param("days", "float", "Days ahead the forecast projects", 30.0, 0.01, MAX_DAYS_AHEAD),
     )
 }
 
@@ -116,6 +118,13 @@ REST_ROUTES: tuple[Route, ...] = (
     Route("users", "users", ("top_n", "hours", *DATES), 120, "Performance by user"),
     Route("system_metrics", "system-metrics", ("hours", *DATES), 60, "System metrics"),
     Route("health", "health", (), 10, "Service health", access="public"),
+    Route(
+        "forecast",
+        "forecast",
+        ("hours", "days", *DATES),
+        120,
+        "Capacity forecast: request rate, CPU and memory trends projected days ahead",
+    ),
     Route("metrics", "metrics", ("minutes",), 30, "Current performance metrics"),
     Route("report", "report", ("hours", "format", *DATES), 120, "Full performance report"),
     Route(
@@ -124,6 +133,37 @@ REST_ROUTES: tuple[Route, ...] = (
         ("hours", "severity", "limit", "offset", *DATES),
         30,
         "Alerts, at least ?severity= severe",
+    ),
+    # The dashboard's reports (query_api/reports/timeseries.py).
+    Route(
+        "timeseries",
+        "timeseries",
+        ("hours", "method", *DATES),
+        30,
+        "Latency percentiles, request rate and error rate over time, with the slowest requests",
+    ),
+    Route(
+        "timeseries",
+        "timeseries/{path}",
+        ("method", "hours", *DATES),
+        30,
+        "One endpoint over time ('GET /route'), with its slowest requests",
+        path_param=True,
+    ),
+    Route(
+        "operations",
+        "operations",
+        ("top_n", "hours", *DATES),
+        60,
+        "GraphQL operations by name, slowest p95 first, with their phase breakdown",
+    ),
+    Route(
+        "operation_detail",
+        "operations/{path}",
+        ("hours", *DATES),
+        30,
+        "One GraphQL operation by name over time, with its slowest executions",
+        path_param=True,
     ),
     Route(
         "analyze",
@@ -134,4 +174,46 @@ REST_ROUTES: tuple[Route, ...] = (
         access="admin",
         method="POST",
     ),
+    # Acknowledge and silence (otel_perf/alerting/api.py, docs/alerting.md): reports named
+    # alert_*; their parameters (?note=, ?type=, ?subject=, ?minutes=/hours=/until=) are read
+    # there. Writes, never cached.
+    Route(
+        "alert_acknowledge",
+        "alerts/acknowledge/{path}",
+        (),
+        0,
+        "Acknowledge the alert with this id (?note=)",
+        access="admin",
+        method="POST",
+        path_param=True,
+    ),
+    Route(
+        "alert_unacknowledge",
+        "alerts/unacknowledge/{path}",
+        (),
+        0,
+        "Withdraw the acknowledgement of the alert with this id",
+        access="admin",
+        method="POST",
+        path_param=True,
+    ),
+    Route(
+        "alert_silence",
+        "alerts/silence",
+        (),
+        0,
+        "Silence ?type= (and ?subject=; all when absent) for ?minutes=/?hours= or ?until=",
+        access="admin",
+        method="POST",
+    ),
+    Route(
+        "alert_unsilence",
+        "alerts/unsilence",
+        (),
+        0,
+        "Lift the silence of ?type= (and ?subject=)",
+        access="admin",
+        method="POST",
+    ),
+    Route("alert_silences", "alerts/silences", (), 0, "The silences in force", access="admin"),
 )

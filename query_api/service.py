@@ -128,6 +128,14 @@ class QueryService:
         return response
 
     def _answer(self, route: Route, request: ApiRequest, now: datetime) -> ApiResponse:
+        if route.report.startswith("alert_"):
+            # Acknowledge / silence (docs/alerting.md): they read their own parameters.
+            from otel_perf.alerting import api as alert_api
+
+            data = alert_api.handle(route.report, request, self.store, self.settings, now)
+            if route.method == "POST":  # cached alert reports would hide the change
+                self.cache = ResponseCache(self.cache.max_entries, clock=self.clock)
+            return ApiResponse(200, _json_headers("no-store"), success_body(data, now))
         params = parse_params(
             request.query, route.params, self.settings.api_max_limit, path=request.path
         )

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import importlib
 
-MODULES: list[str] = []
+MODULES: list[str] = [
+    "otel_perf.commands.alerts",
+    "otel_perf.commands.analyze",
+    "otel_perf.commands.monitor",
+    "otel_perf.commands.otlp_demo",
+    "otel_perf.commands.store_admin",
+]
 
 
 def register_all(sub) -> None:

@@ -95,3 +95,56 @@ def make_view(route: Route | None):
 
     view.__name__ = f"performance_{route.report if route else 'spec'}"
     return view
+
+
+def dashboard_view(request: HttpRequest) -> HttpResponse:
+    """The dashboard page (``<include prefix>dashboard/``), for whoever may read the reports;
+    anonymous visitors go to the login page, signed-in users without the permission get 403.
+    Its own requests fall under the include's prefix: keep that prefix in
+    OTEL_PERF_EXCLUDE_PATHS (``/graphql/performance/`` is there by default)."""
+    from query_api import dashboard
+
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponse(status=405, headers={"Allow": "GET"})
+    service = get_service()
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    who = principal_for(request, headers, service)
+    if not (who.at_least(auth.READ) or service.settings.api_public):
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            from django.contrib.auth.views import redirect_to_login
+
+            return redirect_to_login(request.get_full_path())
+        return HttpResponse(
+            "You need the otel_perf.view_performance permission to see this dashboard.",
+            status=403,
+            content_type="text/plain; charset=utf-8",
+        )
+    prefix = request.path[: -len("dashboard/")]
+    body = dashboard.page(
+        static=prefix + "dashboard/static/",
+        api=prefix,
+        spec=prefix,
+        suffix="/",
+        trace_url_template=service.settings.trace_url_template,
+        logout=None,
+    )
+    response = HttpResponse(body, content_type="text/html; charset=utf-8")
+    for name, value in dashboard.PAGE_HEADERS.items():
+        response[name] = value
+    patch_vary_headers(response, ["Cookie", "Authorization"])
+    return response
+
+
+def dashboard_static(request: HttpRequest, name: str) -> HttpResponse:
+    """The dashboard's script and stylesheet (nothing secret: served to anyone)."""
+    from query_api import dashboard
+
+    found = dashboard.static_file(name)
+    if found is None:
+        return HttpResponse("Not found", status=404, content_type="text/plain")
+    content, content_type = found
+    response = HttpResponse(content, content_type=content_type)
+    response["Cache-Control"] = "public, max-age=300"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

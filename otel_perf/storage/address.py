@@ -12,10 +12,14 @@ class StoreUnavailable(RuntimeError):
     """The store cannot be opened (locked, unwritable, missing): callers degrade, never crash."""
 
 
+POSTGRES_PREFIX = "ducklake:postgres:"
+
+
 @dataclasses.dataclass(frozen=True)
 class StoreAddress:
     kind: str  # "ducklake" | "duckdb" | "none"
-    path: str  # absolute; "" for none
+    path: str  # absolute; "" for none. With a PostgreSQL catalog: the (shared) data folder.
+    catalog: str = ""  # libpq connection string when the DuckLake catalog is in PostgreSQL
 
     @property
     def catalog_path(self) -> str:
@@ -36,13 +40,28 @@ class StoreAddress:
             return "no local store (OTEL_PERF_STORE=none)"
         if self.kind == "duckdb":
             return f"DuckDB file {self.path}"
+        if self.catalog:
+            where = _without_secrets(self.catalog)
+            return f"DuckLake catalog in PostgreSQL ({where}), data in {self.path}"
         return f"DuckLake folder {self.path}"
 
 
-def parse_address(raw: str, cwd: str | None = None) -> StoreAddress:
+def _without_secrets(conninfo: str) -> str:
+    return " ".join(p for p in conninfo.split() if not p.lower().startswith("password="))
+
+
+def parse_address(raw: str, cwd: str | None = None, data_path: str | None = None) -> StoreAddress:
+    """``data_path`` (default ``OTEL_PERF_DATA_PATH``, else ./otel_perf_data) is where a
+    PostgreSQL-catalog store keeps its Parquet files: a folder every host mounts, or an
+    object-store URL."""
     value = raw.strip()
     if value.lower() in ("none", "off", ""):
         return StoreAddress("none", "")
+    if value.lower().startswith(POSTGRES_PREFIX):
+        folder = data_path or os.environ.get("OTEL_PERF_DATA_PATH") or "./otel_perf_data"
+        if "://" not in folder:
+            folder = os.path.abspath(os.path.join(cwd or os.getcwd(), os.path.expanduser(folder)))
+        return StoreAddress("ducklake", folder.rstrip("/"), value[len(POSTGRES_PREFIX) :].strip())
     path = os.path.abspath(os.path.join(cwd or os.getcwd(), os.path.expanduser(value)))
     if path.endswith(".duckdb") or path.endswith(".db"):
         return StoreAddress("duckdb", path)

@@ -42,9 +42,25 @@ def connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _load_ducklake(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(f"LOAD '{_extension_path('duckdb_extension_sqlite_scanner', 'sqlite_scanner')}'")
+def _load_ducklake(con: duckdb.DuckDBPyConnection, postgres: bool = False) -> None:
+    if postgres:
+        scanner = _extension_path("duckdb_extension_postgres_scanner", "postgres_scanner")
+    else:
+        scanner = _extension_path("duckdb_extension_sqlite_scanner", "sqlite_scanner")
+    con.execute(f"LOAD '{scanner}'")
     con.execute(f"LOAD '{_extension_path('duckdb_extension_ducklake', 'ducklake')}'")
+
+
+def _load_httpfs(con: duckdb.DuckDBPyConnection) -> None:
+    # Writing encrypted files needs httpfs' OpenSSL; without it DuckDB has a read-only crypto
+    # module (reading an encrypted store works without it).
+    con.execute(f"LOAD '{_extension_path('duckdb_extension_httpfs', 'httpfs')}'")
+
+
+def _encryption_key() -> str:
+    from otel_perf.settings import get_settings
+
+    return get_settings().encryption_key
 
 
 def _prepare_catalog(path: str) -> None:
@@ -76,16 +92,32 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def attach(con: duckdb.DuckDBPyConnection, address: StoreAddress, read_only: bool = False) -> None:
-    """Attach the store as ``perf`` and make it the default database."""
+def attach(
+    con: duckdb.DuckDBPyConnection,
+    address: StoreAddress,
+    read_only: bool = False,
+    encryption_key: str | None = None,
+) -> None:
+    """Attach the store as ``perf`` and make it the default database. ``encryption_key``
+    (default: OTEL_PERF_ENCRYPTION_KEY) encrypts a .duckdb file, and makes a DuckLake writer
+    write encrypted data files (docs/operations.md)."""
+    key = _encryption_key() if encryption_key is None else encryption_key
     try:
-        if address.kind == "ducklake":
+        if address.kind == "ducklake" and address.catalog:
+            # Several hosts: the catalog in PostgreSQL, the data folder shared (or a URL).
+            if not read_only and "://" not in address.path:
+                os.makedirs(address.data_path, exist_ok=True)
+            _load_ducklake(con, postgres=True)
+            target = "ducklake:postgres:" + address.catalog
+        elif address.kind == "ducklake":
             if read_only and not os.path.exists(address.catalog_path):
                 raise StoreUnavailable(f"no otel-perf store at {address.path}")
             if not read_only:
                 os.makedirs(address.data_path, exist_ok=True)
                 _prepare_catalog(address.catalog_path)
             _load_ducklake(con)
+            target = "ducklake:sqlite:" + address.catalog_path
+        if address.kind == "ducklake":
             options = [
                 f"DATA_PATH {_sql_string(address.data_path)}",
                 # The folder may have been moved or mounted elsewhere: data files are
@@ -96,16 +128,28 @@ def attach(con: duckdb.DuckDBPyConnection, address: StoreAddress, read_only: boo
                 options.append("READ_ONLY")
             else:
                 options.append(f"DATA_INLINING_ROW_LIMIT {INLINE_ROW_LIMIT}")
-            con.execute(
-                f"ATTACH {_sql_string('ducklake:sqlite:' + address.catalog_path)} AS {ALIAS} "
-                f"({', '.join(options)})"
-            )
+                if key:
+                    _load_httpfs(con)
+                    options.append("ENCRYPTED")
+            attach_sql = f"ATTACH {_sql_string(target)} AS {ALIAS} ({', '.join(options)})"
+            if address.catalog and not read_only:
+                from otel_perf.storage.pg_election import creating_catalog
+
+                with creating_catalog(address.catalog):
+                    con.execute(attach_sql)
+            else:
+                con.execute(attach_sql)
         elif address.kind == "duckdb":
             if read_only and not os.path.exists(address.path):
                 raise StoreUnavailable(f"no otel-perf store at {address.path}")
             if not read_only:
                 os.makedirs(os.path.dirname(address.path), exist_ok=True)
-            mode = " (READ_ONLY)" if read_only else ""
+            options = ["READ_ONLY"] if read_only else []
+            if key:
+                if not read_only:
+                    _load_httpfs(con)
+                options.append(f"ENCRYPTION_KEY {_sql_string(key)}")
+            mode = f" ({', '.join(options)})" if options else ""
             con.execute(f"ATTACH {_sql_string(address.path)} AS {ALIAS}{mode}")
         else:
             raise StoreUnavailable("the local store is disabled (OTEL_PERF_STORE=none)")
@@ -116,13 +160,20 @@ def attach(con: duckdb.DuckDBPyConnection, address: StoreAddress, read_only: boo
     except StoreUnavailable:
         raise
     except (duckdb.Error, OSError) as exc:
-        raise StoreUnavailable(f"cannot open {address.describe()}: {exc}") from exc
+        hint = ""
+        if "encrypt" in str(exc).lower() or "crypto" in str(exc).lower():
+            # A store is created encrypted or not: switching needs export + import.
+            hint = " (OTEL_PERF_ENCRYPTION_KEY must be the same for every process and applies "
+            hint += "to new stores; see docs/operations.md)"
+        raise StoreUnavailable(f"cannot open {address.describe()}: {exc}{hint}") from exc
 
 
-def open_store(address: StoreAddress, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def open_store(
+    address: StoreAddress, read_only: bool = False, encryption_key: str | None = None
+) -> duckdb.DuckDBPyConnection:
     con = connect()
     try:
-        attach(con, address, read_only=read_only)
+        attach(con, address, read_only=read_only, encryption_key=encryption_key)
     except BaseException:
         con.close()
         raise

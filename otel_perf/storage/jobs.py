@@ -23,7 +23,11 @@ from typing import Any
 _logger = logging.getLogger("otel_perf")
 
 # module:function -> list[Job]; each module owns its settings and its rows.
-PROVIDERS: list[str] = []
+PROVIDERS: list[str] = [
+    "otel_perf.system:jobs",
+    "otel_perf.alerting.jobs:provide",
+    "processors.sqlalchemy_pool:jobs",
+]
 
 
 @dataclasses.dataclass
@@ -47,6 +51,9 @@ class Job:
     elect: str | None = None  # lock name; None: every process runs it
     next_due: float = 0.0  # monotonic time of the next check (set by the writer)
     lock: Any = None
+    held: bool = True  # this process ran it last (elected jobs stay where they are)
+    runs: int = 0  # completed runs in this process
+    failures: int = 0  # runs that raised or could not write (logged once per job)
 
 
 def load_jobs(settings, providers: list[str] | None = None) -> list[Job]:

@@ -39,6 +39,9 @@ class MaintenanceLock:
         name: str = "maintenance",
     ) -> None:
         self.path = os.path.join(address.lock_dir, f"{name}.lock")
+        self.name = name
+        # A PostgreSQL catalog (several hosts): PostgreSQL elects (storage/pg_election.py).
+        self._conninfo = address.catalog
         self._clock = clock
         # When the job last ran before this run (0 if never) and the state it left (a short
         # string, e.g. the store snapshot it processed up to): set while ``action`` runs, so a
@@ -50,6 +53,10 @@ class MaintenanceLock:
     def run_if_due(self, interval_s: float, action: Callable[[], None]) -> bool:
         """Run ``action`` unless another process is running it or it ran within
         ``interval_s``; True when it ran here."""
+        if self._conninfo:
+            from otel_perf.storage import pg_election
+
+            return pg_election.run_if_due(self, self._conninfo, self.name, interval_s, action)
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError:
@@ -72,6 +79,10 @@ class MaintenanceLock:
 
     def busy(self) -> bool:
         """True while another process holds the lock (is maintaining)."""
+        if self._conninfo:
+            from otel_perf.storage import pg_election
+
+            return pg_election.busy(self._conninfo, self.name)
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError:
@@ -95,7 +106,19 @@ def _read(fd: int) -> tuple[float, str]:
         return 0.0, ""
 
 
-def run_maintenance(con, address: StoreAddress) -> None:
+def run_maintenance(con, address: StoreAddress, retention_days: float | None = None) -> None:
+    # Retention first, so that the checkpoint below rewrites the files its deletes touched.
+    # A failing cleanup must not stop the compaction: it is logged and retried next run.
+    try:
+        from otel_perf.storage.retention import run_retention
+
+        if retention_days is None:
+            from otel_perf.settings import get_settings
+
+            retention_days = get_settings().retention_days
+        run_retention(con, address, retention_days)
+    except Exception as exc:
+        _logger.warning("otel-perf: retention cleanup failed: %s", exc)
     if address.kind == "ducklake":
         con.execute(SET_EXPIRE)
         con.execute(SET_DELETE)

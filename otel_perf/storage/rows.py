@@ -99,6 +99,9 @@ class Batch:
 
     def add(self, item, resource: ResourceInfo, host_name: str, instance_id: str) -> None:
         kind, span, trace = item
+        origin = getattr(trace, "origin", None)
+        if origin is not None:  # received over OTLP (otel_perf/receiver): the sender's identity
+            resource, instance_id = origin
         attrs = span.attributes
         ctx = span.context
         base = {

@@ -286,8 +286,13 @@ TABLES = {
     "monitor_snapshots": MONITOR_SNAPSHOTS,
 }
 
-SCHEMA_3_TABLES = ("process_samples", "pool_samples", "alert_actions", "alert_deliveries",
-                   "monitor_snapshots")
+SCHEMA_3_TABLES = (
+    "process_samples",
+    "pool_samples",
+    "alert_actions",
+    "alert_deliveries",
+    "monitor_snapshots",
+)
 
 
 def _create(table: str, columns=None) -> str:

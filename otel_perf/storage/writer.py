@@ -93,6 +93,7 @@ class StoreWriter:
         self.requests_written = 0
         self.requests_dropped = 0
         self.write_errors = 0
+        self.job_errors = 0  # background jobs (storage/jobs.py) that raised or could not write
         self.traces_evicted_source = None  # set by the pipeline to the processor
 
     def _reset_after_fork(self) -> None:
@@ -130,6 +131,7 @@ class StoreWriter:
             "requests_written": self.requests_written,
             "requests_dropped": self.requests_dropped,
             "write_errors": self.write_errors,
+            "job_errors": self.job_errors,
         }
 
     def flush(self, timeout: float = 10.0) -> bool:
@@ -224,20 +226,25 @@ class StoreWriter:
             if now < job.next_due:
                 continue
             job.next_due = now + job.interval_s
-            if job.elect is not None:
-                if job.lock is None:
-                    job.lock = MaintenanceLock(self.address, name=job.elect)
-                ran = job.lock.run_if_due(job.interval_s * 0.9, lambda job=job: self._job(job))
-                if not ran:
-                    # Another process holds it: look again soon, so a dead holder is
-                    # replaced within one interval.
-                    job.next_due = now + min(job.interval_s, 5.0)
-            else:
+            if job.elect is None:
                 self._job(job)
+                continue
+            if job.lock is None:
+                job.lock = MaintenanceLock(self.address, name=job.elect)
+            # The process that ran it last keeps it (a process's own readings, e.g. CPU
+            # times, stay continuous); another takes over only once it is overdue by half
+            # an interval, so a dead holder is replaced within 1.5 intervals.
+            due = job.interval_s * (0.9 if job.held else 1.5)
+            try:
+                job.held = job.lock.run_if_due(due, lambda job=job: self._job(job))
+            except Exception as exc:  # the election itself (file, PostgreSQL): the others go on
+                job.held = False
+                self._job_failed(job, exc)
+            if not job.held:
+                job.next_due = now + min(job.interval_s, 5.0)
 
     def _job(self, job) -> None:
         from otel_perf.storage import jobs as J
-        from otel_perf.storage import session
 
         ctx = J.JobContext(
             con=self._session.con,
@@ -251,16 +258,20 @@ class StoreWriter:
             lock=job.lock,
         )
         try:
-            tables = [t for t in (job.run(ctx) or ()) if len(t)]
+            result = job.run(ctx)
+            if isinstance(result, Columns):
+                result = [result]
+            tables = [t for t in (result or ()) if len(t)]
             if tables:
                 self._session.insert(tables)
-        except session.ERRORS as exc:
-            self._warn_once(f"job-{job.name}", "otel-perf: %s could not write: %s", job.name, exc)
-        except Exception as exc:  # a job's bug must never stop the writer
-            self.write_errors += 1
-            self._warn_once(
-                f"job-{job.name}", "otel-perf: background job %s failed: %s", job.name, exc
-            )
+            job.runs += 1
+        except Exception as exc:  # a job's bug or the store's error must never stop the writer
+            self._job_failed(job, exc)
+
+    def _job_failed(self, job, exc: BaseException) -> None:
+        job.failures += 1
+        self.job_errors += 1
+        self._warn_once(f"job-{job.name}", "otel-perf: background job %s failed: %s", job.name, exc)
 
     def _open(self, force: bool = False):
         if self._session is not None:
@@ -408,6 +419,9 @@ class StoreWriter:
             for alert in versions:
                 columns.add(alert.row())
             self._session.insert([columns])
+            from otel_perf import alerting  # opened/resolved -> handlers (never raises)
+
+            alerting.notify(con, self.settings, versions, now)
 
     def _log_slow(self, rows: list[dict]) -> None:
         if not self.settings.log_slow_requests:

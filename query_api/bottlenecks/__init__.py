@@ -25,6 +25,8 @@ RULES: list[str] = [
     "query_api.bottlenecks.latency:performance_degradation",
     "query_api.bottlenecks.resources:memory_leak_suspected",
     "query_api.bottlenecks.database:query_budget",
+    "query_api.bottlenecks.pool:pool_exhausted",
+    "query_api.bottlenecks.pool:pool_long_wait",
 ]
 
 

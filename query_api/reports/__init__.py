@@ -14,12 +14,15 @@ from otel_perf.settings import Settings
 from query_api.params import Params
 from query_api.reports import (
     alerts,
+    analyze,
     endpoints,
+    forecast,
     full_report,
     overview,
     requests,
     slow_queries,
     stats,
+    timeseries,
 )
 
 Report = Callable[[Any, Params, Settings, datetime], dict]
@@ -32,7 +35,6 @@ SPEC_ACTIONS: dict[str, Report] = {
 }
 
 # The further reports (/api/v1/performance/<name>), seeds 001/003/004.
-# Not yet here: "analyze" (bottleneck detection, the alerts issue).
 REST_REPORTS: dict[str, Report] = {
     "summary": overview.summary,
     "endpoints": endpoints.report,
@@ -42,7 +44,13 @@ REST_REPORTS: dict[str, Report] = {
     "users": requests.users,
     "system_metrics": overview.system_metrics,
     "health": overview.health,
+    "forecast": forecast.report,
     "metrics": overview.metrics,
     "report": full_report.report,
     "alerts": alerts.recent,
+    "analyze": analyze.report,
+    # The dashboard's (timeseries.py).
+    "timeseries": timeseries.report,
+    "operations": timeseries.operations,
+    "operation_detail": timeseries.operation_detail,
 }

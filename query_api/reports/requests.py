@@ -11,6 +11,7 @@ from datetime import datetime
 from otel_perf.settings import Settings
 from query_api import queries as Q
 from query_api.params import Params
+from query_api.reports import pools
 from query_api.reports.common import (
     count,
     fetch_dict,
@@ -97,6 +98,7 @@ def database(con, params: Params, settings: Settings, now: datetime) -> dict:
             }
             for row in findings
         ],
+        "connection_pools": pools.section(con, window, params.limit),
     }
 
 

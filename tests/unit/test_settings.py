@@ -66,3 +66,16 @@ def test_should_document_every_option():
     for option in OPTIONS:
         assert option.env in table
     assert set(vars(Settings())) == {o.name for o in OPTIONS}
+
+
+def test_settings_command_masks_secrets(monkeypatch, capsys):
+    from otel_perf.cli import main
+
+    monkeypatch.setenv("OTEL_PERF_API_TOKENS", "s3cret-token:admin")
+    monkeypatch.setenv("OTEL_PERF_ALERT_SLACK_WEBHOOK_URL", "https://hooks.slack.com/T/B/s3cret")
+    monkeypatch.setenv("OTEL_PERF_SLOW_REQUEST_MS", "1234")
+    assert main(["settings"]) == 0
+    out = capsys.readouterr().out
+    assert "s3cret" not in out
+    assert "api_tokens = '(set)'" in out and "alert_slack_webhook_url = '(set)'" in out
+    assert "slow_request_ms = 1234.0" in out

@@ -1,0 +1,85 @@
+"""The OTLP/HTTP endpoints as an ASGI app (served on ``--otlp-port`` by ``otel-perf serve``).
+
+The body is read with its size bounded (Content-Length checked first, then counted while
+streaming) so an oversized request costs at most the limit; decoding runs in the thread pool,
+so the event loop keeps answering (health checks, other senders) during a large payload.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from otel_perf.receiver.metrics import export_metrics
+from otel_perf.receiver.service import Receiver
+from otel_perf.receiver.service import Response as ReceiverResponse
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_bounded(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _to_starlette(response: ReceiverResponse) -> Response:
+    return Response(response.body, response.status, response.headers)
+
+
+def create_otlp_app(receiver: Receiver) -> Starlette:
+    async def traces(request: Request) -> Response:
+        content_type = request.headers.get("content-type", "application/x-protobuf")
+        try:
+            body = await _read_bounded(request, receiver.max_bytes)
+        except _TooLarge:
+            json_mode = content_type.startswith("application/json")
+            response = receiver._error(413, "payload too large", json_mode)
+            response.headers["Connection"] = "close"
+            return _to_starlette(response)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        encoding = request.headers.get("content-encoding", "")
+        response = await run_in_threadpool(receiver.export_traces, body, content_type, encoding)
+        return _to_starlette(response)
+
+    async def metrics(request: Request) -> Response:
+        content_type = request.headers.get("content-type", "application/x-protobuf")
+        try:
+            body = await _read_bounded(request, receiver.max_bytes)
+        except _TooLarge:
+            return _to_starlette(receiver._error(413, "payload too large", False))
+        except ClientDisconnect:
+            return Response(status_code=400)
+        encoding = request.headers.get("content-encoding", "")
+        response = await run_in_threadpool(
+            export_metrics, receiver, receiver.metrics, body, content_type, encoding
+        )
+        return _to_starlette(response)
+
+    async def health(request: Request) -> Response:
+        return Response(json.dumps(receiver.stats()), 200, {"Content-Type": "application/json"})
+
+    routes = [
+        Route("/v1/traces", traces, methods=["POST"]),
+        Route("/v1/metrics", metrics, methods=["POST"]),
+        Route("/health", health, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.receiver = receiver
+    return app
