@@ -140,3 +140,38 @@ def summarize_db(entries: list[tuple], slow_db_ns: int, n_plus_one_threshold: in
 
 def fingerprint_hex(fp: int) -> str:
     return format(fp & 0xFFFFFFFFFFFFFFFF, "016x")
+
+
+def root_facts(facts: dict, attrs, summary, duration_ms: float, error: bool, settings) -> None:
+    """The DB figures and flags of a local root, into ``facts``: one definition for the
+    in-process processor and the OTLP receiver (which derives them from received spans).
+    Counts always; flags only when true and groups only when they apply (each attribute costs
+    the SDK's validation on the request path; absent = false)."""
+    s = settings
+    facts[A.DB_COUNT] = summary.count
+    facts[A.DB_TIME_MS] = summary.time_ms
+    if duration_ms >= s.slow_request_ms:
+        facts[A.SLOW] = True
+        if duration_ms >= s.very_slow_request_ms:
+            facts[A.VERY_SLOW] = True
+    if error:
+        facts[A.ERROR] = True
+    if summary.count > s.max_queries_per_request:
+        facts[A.DB_TOO_MANY] = True
+    if summary.slowest is not None:
+        facts[A.DB_SLOWEST_MS] = summary.slowest_ns / 1_000_000.0
+        facts[A.DB_SLOWEST_STATEMENT] = summary.slowest.statement
+        if summary.slow_count:
+            facts[A.DB_SLOW_COUNT] = summary.slow_count
+    if summary.n_plus_one:
+        facts[A.N_PLUS_ONE] = True
+        facts[A.N_PLUS_ONE_COUNT] = len(summary.n_plus_one)
+        facts[A.N_PLUS_ONE_STATEMENTS] = tuple(g.statement for g in summary.n_plus_one)
+        facts[A.N_PLUS_ONE_FINGERPRINTS] = tuple(
+            fingerprint_hex(g.fingerprint) for g in summary.n_plus_one
+        )
+        facts[A.N_PLUS_ONE_EXECUTIONS] = tuple(g.calls for g in summary.n_plus_one)
+    if s.tenant_attribute and A.TENANT not in attrs:
+        tenant = attrs.get(s.tenant_attribute)
+        if tenant is not None:
+            facts[A.TENANT] = str(tenant)

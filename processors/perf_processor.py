@@ -24,7 +24,12 @@ from opentelemetry.trace import SpanKind, StatusCode, get_current_span
 from otel_perf.settings import Settings, get_settings
 from processors import attributes as A
 from processors.attributes import attribute_dict, set_facts
-from processors.facts import endpoint_key, fingerprint_hex, request_path, summarize_db
+from processors.facts import (
+    endpoint_key,
+    request_path,
+    root_facts,
+    summarize_db,
+)
 from processors.graphql.field_path import current_path as current_field_path
 from processors.memory import max_rss_bytes, memory_figures, rss_bytes
 
@@ -274,44 +279,16 @@ class PerfSpanProcessor(SpanProcessor):
             error = span.status.status_code is StatusCode.ERROR
         memory = memory_figures(trace.rss_start, trace.maxrss_start, rss_bytes(), max_rss_bytes())
         trace.memory = memory
-        # Counts and memory always; flags only when true, and groups only when they apply:
-        # each attribute costs the SDK's validation on the request path (absent = false).
-        facts[A.DB_COUNT] = summary.count
-        facts[A.DB_TIME_MS] = summary.time_ms
+        root_facts(facts, attrs, summary, duration_ms, error, s)
         facts[A.MEMORY_USAGE_MB] = round(memory[0], 3)
         facts[A.MEMORY_DELTA_MB] = round(memory[1], 3)
         facts[A.MEMORY_PEAK_MB] = round(memory[2], 3)
-        if duration_ms >= s.slow_request_ms:
-            facts[A.SLOW] = True
-            if duration_ms >= s.very_slow_request_ms:
-                facts[A.VERY_SLOW] = True
-        if error:
-            facts[A.ERROR] = True
-        if summary.count > s.max_queries_per_request:
-            facts[A.DB_TOO_MANY] = True
         if memory[1] >= s.memory_per_request_mb:
             facts[A.MEMORY_HIGH] = True
         if trace.cache_hits or trace.cache_misses:
             facts[A.CACHE_HITS] = trace.cache_hits
             facts[A.CACHE_MISSES] = trace.cache_misses
             facts[A.CACHE_TIME_MS] = trace.cache_ns / _NS_PER_MS
-        if summary.slowest is not None:
-            facts[A.DB_SLOWEST_MS] = summary.slowest_ns / _NS_PER_MS
-            facts[A.DB_SLOWEST_STATEMENT] = summary.slowest.statement
-            if summary.slow_count:
-                facts[A.DB_SLOW_COUNT] = summary.slow_count
-        if summary.n_plus_one:
-            facts[A.N_PLUS_ONE] = True
-            facts[A.N_PLUS_ONE_COUNT] = len(summary.n_plus_one)
-            facts[A.N_PLUS_ONE_STATEMENTS] = tuple(g.statement for g in summary.n_plus_one)
-            facts[A.N_PLUS_ONE_FINGERPRINTS] = tuple(
-                fingerprint_hex(g.fingerprint) for g in summary.n_plus_one
-            )
-            facts[A.N_PLUS_ONE_EXECUTIONS] = tuple(g.calls for g in summary.n_plus_one)
-        if s.tenant_attribute and A.TENANT not in attrs:
-            tenant = attrs.get(s.tenant_attribute)
-            if tenant is not None:
-                facts[A.TENANT] = str(tenant)
         set_facts(span, facts)
 
     # -- lifecycle ---------------------------------------------------------------------------

@@ -13,7 +13,13 @@ from __future__ import annotations
 from otel_perf.receiver.spans import STATUS_ERROR, RemoteSpan
 from otel_perf.settings import Settings
 from processors import attributes as A
-from processors.facts import endpoint_key, fingerprint_hex, request_path, summarize_db
+from processors.facts import (
+    endpoint_key,
+    fingerprint_hex,
+    request_path,
+    root_facts,
+    summarize_db,
+)
 
 _NS_PER_MS = 1_000_000.0
 
@@ -73,31 +79,5 @@ def derive_facts(span: RemoteSpan, kind: str, summary, settings: Settings) -> di
         error = status >= 500
     else:
         error = span.status_code == STATUS_ERROR
-    facts[A.DB_COUNT] = summary.count
-    facts[A.DB_TIME_MS] = summary.time_ms
-    if duration_ms >= s.slow_request_ms:
-        facts[A.SLOW] = True
-        if duration_ms >= s.very_slow_request_ms:
-            facts[A.VERY_SLOW] = True
-    if error:
-        facts[A.ERROR] = True
-    if summary.count > s.max_queries_per_request:
-        facts[A.DB_TOO_MANY] = True
-    if summary.slowest is not None:
-        facts[A.DB_SLOWEST_MS] = summary.slowest_ns / _NS_PER_MS
-        facts[A.DB_SLOWEST_STATEMENT] = summary.slowest.statement
-        if summary.slow_count:
-            facts[A.DB_SLOW_COUNT] = summary.slow_count
-    if summary.n_plus_one:
-        facts[A.N_PLUS_ONE] = True
-        facts[A.N_PLUS_ONE_COUNT] = len(summary.n_plus_one)
-        facts[A.N_PLUS_ONE_STATEMENTS] = tuple(g.statement for g in summary.n_plus_one)
-        facts[A.N_PLUS_ONE_FINGERPRINTS] = tuple(
-            fingerprint_hex(g.fingerprint) for g in summary.n_plus_one
-        )
-        facts[A.N_PLUS_ONE_EXECUTIONS] = tuple(g.calls for g in summary.n_plus_one)
-    if s.tenant_attribute and A.TENANT not in attrs:
-        tenant = attrs.get(s.tenant_attribute)
-        if tenant is not None:
-            facts[A.TENANT] = str(tenant)
+    root_facts(facts, attrs, summary, duration_ms, error, s)
     return facts
