@@ -1,6 +1,7 @@
-"""The full performance report (seed 003): summary, endpoints, database, GraphQL, alerts and
-recommendations, as JSON or Markdown. Recommendations are rules over the report's own figures
-(pure, below), each naming the figure that triggered it."""
+"""The full performance report (seed 003): summary, endpoints, database, GraphQL, system,
+bottlenecks, trends, alerts and recommendations, as JSON or Markdown. Recommendations are
+rules over the report's own figures (pure, below), each naming the figure that triggered
+it; bottlenecks are the rules of ``query_api/bottlenecks`` over the same period."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import datetime
 
 from otel_perf.settings import Settings
 from query_api.params import Params
-from query_api.reports import alerts, endpoints, overview, requests, slow_queries
+from query_api.reports import alerts, analyze, endpoints, overview, requests, slow_queries, stats
 
 
 def report(con, params: Params, settings: Settings, now: datetime) -> dict:
@@ -31,6 +32,9 @@ def report(con, params: Params, settings: Settings, now: datetime) -> dict:
         "alerts": alerts.recent(
             con, dataclasses.replace(params, limit=20, offset=0), settings, now
         )["alerts"],
+        "system": overview.system_metrics(con, params, settings, now),
+        "bottlenecks": analyze.report(con, params, settings, now)["bottlenecks"],
+        "trends": stats.recent_trends(con, min(params.end, now) if params.end else now),
     }
     body["recommendations"] = recommendations(body, settings)
     if params.format == "markdown":
@@ -132,6 +136,11 @@ def markdown(body: dict) -> str:
         f"{e['error_rate_percent']} | {e['avg_db_queries']} |"
         for e in body["endpoints"]
     ]
+    lines += ["", "## Bottlenecks", ""]
+    lines += [
+        f"- [{b['severity']}] {b['type']}: {b['message']}. {b['recommendation']}"
+        for b in body["bottlenecks"]
+    ] or ["- none"]
     lines += ["", "## Recommendations", ""]
     lines += [f"- [{r['severity']}] {r['message']}" for r in body["recommendations"]] or ["- none"]
     return "\n".join(lines) + "\n"

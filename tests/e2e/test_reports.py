@@ -301,7 +301,10 @@ def test_should_render_the_full_report_in_every_format(api):
     full = data(api, "/api/v1/performance/report?hours=24")
     assert full["summary"]["total_requests"] > 0
     assert any(r["category"] == "database" for r in full["recommendations"])
+    assert any(b["type"] == "n_plus_one" for b in full["bottlenecks"])
+    assert "system" in full and set(full["trends"]) >= {"response_time_trend"}
     markdown = data(api, "/api/v1/performance/report?hours=24&format=markdown")
+    assert "## Bottlenecks" in markdown["content"]
     assert markdown["content"].startswith("# Performance report")
     assert "GET /books/n-plus-one/" in markdown["content"]
 
