@@ -315,23 +315,6 @@ FROM requests
 WHERE timestamp >= $start AND timestamp < $end
 """
 
-SYSTEM_SAMPLES = """
-SELECT timestamp, host_name, cpu_percent, memory_percent, memory_available_bytes, disk_percent,
-       disk_free_bytes, process_rss_bytes, process_threads, process_open_files, request_rate
-FROM system_samples
-WHERE timestamp >= $start AND timestamp < $end
-ORDER BY timestamp, host_name
-LIMIT $limit
-"""
-
-SYSTEM_AVERAGES = """
-SELECT count(*) AS samples, avg(cpu_percent) AS avg_cpu_percent, max(cpu_percent) AS
-       max_cpu_percent, avg(memory_percent) AS avg_memory_percent, max(memory_percent) AS
-       max_memory_percent, avg(disk_percent) AS avg_disk_percent, max(disk_percent) AS
-       max_disk_percent
-FROM system_samples
-WHERE timestamp >= $start AND timestamp < $end
-"""
 
 LATEST_SYSTEM_SAMPLES = """
 SELECT host_name, arg_max(cpu_percent, timestamp) AS cpu_percent,
