@@ -1,6 +1,6 @@
 """Run every benchmark in one go and write the results to docs/benchmarks.md.
 
-python -m benchmarks [--quick] [--reports]
+python -m benchmarks [all] [--quick] [--reports] [--ingest] [--storage] [--scaling]
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import datetime
 import os
 import platform
 import tempfile
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from benchmarks import graphql_complexity, hot_path, overhead
@@ -50,6 +50,11 @@ def render(
             "duckdb",
         )
     )
+    for peer in ("sentry-sdk", "django-silk"):  # the peers of the overhead table, when installed
+        try:
+            versions += f", {peer} {version(peer)}"
+        except PackageNotFoundError:
+            pass
     lines = [
         "# Benchmarks",
         "",
@@ -59,23 +64,8 @@ def render(
         f"- Machine: {machine()}",
         f"- Versions: {versions}",
         "",
-        "## Request overhead (example Django app, gunicorn, 2 workers)",
-        "",
-        f"`python -m benchmarks.overhead`: {over['rounds']} interleaved rounds of "
-        f"{over['requests']} sequential requests per endpoint and variant; medians in ms.",
-        "Ratio = (otel-perf − bare) / (plain OpenTelemetry − bare); target ≤ 1.10.",
-        "",
-        "| endpoint | bare | plain OTel | otel-perf | plain overhead | otel-perf overhead "
-        "| ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for endpoint, r in over["endpoints"].items():
-        m = r["median_ms"]
-        ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "n/a"
-        lines.append(
-            f"| `{endpoint}` | {m['bare']:.2f} | {m['plain']:.2f} | {m['otel-perf']:.2f} | "
-            f"{r['plain_overhead_ms']:.2f} | {r['otel_perf_overhead_ms']:.2f} | {ratio} |"
-        )
+    lines += overhead.render(over)
     lines += [
         "",
         "## Processor hot path",
@@ -99,6 +89,28 @@ def render(
     return "\n".join(lines) + "\n"
 
 
+def opt_in(args) -> str:
+    """The sections behind --ingest, --storage and --scaling (duckdb loads only for them)."""
+    lines: list[str] = []
+    if args.ingest:
+        from benchmarks import ingest
+
+        result = ingest.measure(10_000 if args.quick else 50_000, 10, 3 if args.quick else 5)
+        lines += ["", *ingest.render(result)]
+    if args.storage:
+        from benchmarks import storage
+
+        lines += ["", *storage.render(storage.measure(30_000 if args.quick else 200_000))]
+    if args.scaling:
+        from benchmarks import charts, scaling
+
+        sizes = scaling.QUICK_SIZES if args.quick else scaling.FULL_SIZES
+        result = scaling.run(sizes, 10 if args.quick else 20, tempfile.gettempdir())
+        charts.scaling(result, str(DOC.parent / "images" / "scaling.png"))
+        lines += ["", *scaling.render(result, "images/scaling.png")]
+    return "\n".join(lines) + "\n" if lines else ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run all benchmarks; write docs/benchmarks.md")
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
@@ -107,7 +119,15 @@ def main() -> None:
         action="store_true",
         help="also report latency over 1M/10M-request stores (about 30 min, 5 GB in the temp dir)",
     )
+    parser.add_argument("what", nargs="?", choices=["all"], help="all: every section below")
+    parser.add_argument("--ingest", action="store_true", help="in-process sink spans/s")
+    parser.add_argument("--storage", action="store_true", help="bytes per request and span")
+    parser.add_argument(
+        "--scaling", action="store_true", help="report latency and size, 100k to 10M requests"
+    )
     args = parser.parse_args()
+    if args.what == "all":
+        args.reports = args.ingest = args.storage = args.scaling = True
     hot = hot_path.measure(traces=5000 if args.quick else 20000, rounds=3 if args.quick else 5)
     over = overhead.measure(rounds=3 if args.quick else 8, requests=20 if args.quick else 60)
     graphql = graphql_complexity.measure(
@@ -122,7 +142,7 @@ def main() -> None:
             sizes, ["ducklake", "duckdb"], 3 if args.quick else 20, tempfile.gettempdir()
         )
     DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text(render(hot, over, graphql, report_latency))
+    DOC.write_text(render(hot, over, graphql, report_latency) + opt_in(args))
     print(DOC.read_text())
 
 

@@ -103,7 +103,13 @@ def test_pytest_django_suite_unchanged_under_opentelemetry_instrument(tmp_path):
     )
     assert plain.returncode == 0, plain.stdout + plain.stderr
     assert instrumented.returncode == 0, instrumented.stdout + instrumented.stderr
-    assert _pytest_summary(instrumented.stdout) == _pytest_summary(plain.stdout)
+    # The same results. One warning may differ, and it is not ours: where FastAPI's
+    # instrumentation is installed (this repo's test environment), opentelemetry-instrument
+    # imports FastAPI and so anyio before pytest can rewrite anyio's plugin.
+    warning = re.compile(r", 1 warning$")
+    assert warning.sub("", _pytest_summary(instrumented.stdout)) == _pytest_summary(plain.stdout)
+    if warning.search(_pytest_summary(instrumented.stdout)):
+        assert "Module already imported so cannot be rewritten; anyio" in instrumented.stdout
     # The test client's requests went through the instrumented middleware into the store.
     stored = query(str(tmp_path / "store"), "SELECT count(*) FROM requests")[0][0]
     assert stored > 0

@@ -203,7 +203,13 @@ def test_plain_sdk_sending_json_gets_facts_derived_on_the_server(receiver):
 
 def test_bad_payloads_get_4xx_and_the_server_stays_healthy(receiver):
     url = receiver["base"] + "/v1/traces"
-    before = query(receiver["store"], "SELECT count(*) FROM requests")[0][0]
+    # Run alone, nothing has been written yet: no store.
+    stored = lambda: (  # noqa: E731
+        query(receiver["store"], "SELECT count(*) FROM requests")[0][0]
+        if os.path.exists(receiver["store"])
+        else 0
+    )
+    before = stored()
     pb = {"Content-Type": "application/x-protobuf"}
     valid = encode_spans([]).SerializeToString()
     cases = [
@@ -222,7 +228,7 @@ def test_bad_payloads_get_4xx_and_the_server_stays_healthy(receiver):
     stats = health(receiver["base"])
     assert stats["requests_invalid"] >= len(cases) and stats["internal_errors"] == 0
     assert receiver["proc"].poll() is None
-    assert query(receiver["store"], "SELECT count(*) FROM requests")[0][0] >= before
+    assert stored() >= before
 
 
 def test_remote_host_metrics_become_system_samples(receiver):

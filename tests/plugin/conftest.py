@@ -8,7 +8,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+import sqlalchemy.ext.asyncio  # noqa: F401
+import sqlalchemy.orm  # noqa: F401
 from _pytest.pytester import Pytester
+
+# In-process pytester runs restore sys.modules when they end: a module first imported inside
+# one is dropped afterwards, and SQLAlchemy cannot be imported twice in one process (its
+# inspection registry survives: "Type <class 'object'> is already registered" in a later
+# test). The imports above are what the plugin's in-process pipeline imports.
 
 REPO = Path(__file__).resolve().parents[2]
 APP_DIR = REPO / "examples" / "django_app"

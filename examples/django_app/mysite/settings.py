@@ -70,3 +70,20 @@ else:
             "LOCATION": "otel-perf-example",
         }
     }
+
+# Peers for benchmarks/overhead.py, off unless their variable is set. EXAMPLE_SILK=1: django-silk
+# with its defaults (app + middleware; its tables in this app's database: run migrate).
+if os.environ.get("EXAMPLE_SILK") == "1":
+    INSTALLED_APPS.append("silk")
+    MIDDLEWARE.append("silk.middleware.SilkyMiddleware")
+
+# EXAMPLE_SENTRY_DSN: sentry-sdk with its Django integration, tracing every request by default.
+if os.environ.get("EXAMPLE_SENTRY_DSN"):
+    import sentry_sdk
+    from sentry_sdk.integrations.django import DjangoIntegration
+
+    sentry_sdk.init(
+        dsn=os.environ["EXAMPLE_SENTRY_DSN"],
+        traces_sample_rate=float(os.environ.get("EXAMPLE_SENTRY_TRACES_SAMPLE_RATE", "1.0")),
+        integrations=[DjangoIntegration()],
+    )
