@@ -11,10 +11,9 @@ def scaling(result: dict, path: str) -> str:
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogFormatter, NullFormatter
 
     count = FuncFormatter(lambda x, _: f"{x / 1e6:g}M" if x >= 1e6 else f"{x / 1e3:g}k")
-    plain = FuncFormatter(lambda y, _: f"{y:g}")
 
     sizes, stores = result["sizes"], result["stores"]
     fig, (latency, size) = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -33,7 +32,6 @@ def scaling(result: dict, path: str) -> str:
     latency.set_ylabel("p95 ms (all data, 7 days)")
     latency.set_title("Report latency")
     latency.grid(True, which="both", alpha=0.3)
-    latency.yaxis.set_major_formatter(plain)
     latency.legend(fontsize=8)
 
     mib = [stores[s]["live_bytes"] / 2**20 for s in sizes]
@@ -44,9 +42,10 @@ def scaling(result: dict, path: str) -> str:
     size.set_ylabel("MiB")
     size.set_title("Store size")
     size.grid(True, which="both", alpha=0.3)
-    size.yaxis.set_major_formatter(plain)
-    size.yaxis.set_minor_formatter(NullFormatter())
     for axis in (latency, size):
+        # Plain numbers on the log y axes; minor ticks labelled when a decade is not in view.
+        axis.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+        axis.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.5)))
         axis.set_xticks(sizes)
         axis.xaxis.set_major_formatter(count)
         axis.xaxis.set_minor_formatter(NullFormatter())
@@ -63,7 +62,7 @@ def scaling(result: dict, path: str) -> str:
     per.set_ylim(bottom=0)
     lines = size.get_legend_handles_labels()
     extra = per.get_legend_handles_labels()
-    size.legend(lines[0] + extra[0], lines[1] + extra[1], fontsize=8, loc="upper left")
+    size.legend(lines[0] + extra[0], lines[1] + extra[1], fontsize=8, loc="lower right")
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -347,6 +347,7 @@ class Generator:
             "process_threads": pa.array(np.full(s, 8, dtype=np.int32)),
             "process_open_files": pa.array(np.full(s, 20, dtype=np.int32)),
             "request_rate": pa.array(rng.uniform(1, 50, s)),
+            "source": _strings(["sampler"], np.zeros(s)),
         }
         return [
             ArrowBatch("service_instances", instances),

@@ -349,7 +349,8 @@ def render(result: dict) -> list[str]:
         f"{min(load):.1f}–{max(load):.1f}.",
         "",
         "| | Parquet files | live MiB | folder MiB | catalog MiB (free pages) "
-        "| bytes / request | bytes / span in | bytes / span in, no free pages | bytes / row |",
+        "| bytes / request (no free pages) | bytes / span in | bytes / span in, no free pages "
+        "| bytes / row |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     stored, spans, rows = result["stored_requests"], result["spans_in"], result["rows"]
@@ -359,7 +360,9 @@ def render(result: dict) -> list[str]:
             f"| {label} | {files} | {s['live_bytes'] / 2**20:.2f} | "
             f"{(s['data_folder_bytes'] + s['catalog_bytes']) / 2**20:.2f} | "
             f"{s['catalog_bytes'] / 2**20:.2f} ({s['catalog_free_bytes'] / 2**20:.2f}) | "
-            f"{s['live_bytes'] / max(stored, 1):.0f} | {s['live_bytes'] / spans:.1f} | "
+            f"{s['live_bytes'] / max(stored, 1):.0f} "
+            f"({(s['live_bytes'] - s['catalog_free_bytes']) / max(stored, 1):.0f}) | "
+            f"{s['live_bytes'] / spans:.1f} | "
             f"{(s['live_bytes'] - s['catalog_free_bytes']) / spans:.1f} | "
             f"{s['live_bytes'] / max(rows, 1):.0f} |"
         )

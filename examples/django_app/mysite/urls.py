@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.urls import include, path
 
 urlpatterns = [
@@ -5,3 +6,7 @@ urlpatterns = [
     path("", include("library.urls")),
     path("", include("gql.urls")),
 ]
+
+# django-silk as its docs install it, only for the overhead benchmark (EXAMPLE_SILK=1).
+if "silk" in settings.INSTALLED_APPS:
+    urlpatterns.append(path("silk/", include("silk.urls", namespace="silk")))
