@@ -198,6 +198,15 @@ if async_engine is not None:
         return {"held_ms": ms}
 
 
+# -- GraphQL (Strawberry's ASGI integration), when Strawberry is installed ---------------------
+try:
+    from graphql_api import router as graphql_router
+except ImportError:  # the example runs without it; /graphql is then absent
+    graphql_router = None
+if graphql_router is not None:
+    app.include_router(graphql_router, prefix="/graphql")
+
+
 # -- test mode: SQLAlchemy's own statement events per request (the tests' ground truth) --------
 if os.environ.get("EXAMPLE_STATEMENT_LEDGER") == "1":
     _box: contextvars.ContextVar[list | None] = contextvars.ContextVar("ledger", default=None)

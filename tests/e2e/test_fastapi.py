@@ -324,3 +324,44 @@ def test_requests_of_the_last_interval_survive_sigterm(run_app, server):
             assert get(app.base + "/books") == 200
         store = app.store
     assert query(store, "SELECT count(*) FROM requests")[0][0] == 5
+
+
+def post_graphql(base: str, document: str) -> dict:
+    request = urllib.request.Request(
+        base + "/graphql",
+        data=json.dumps({"query": document}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_strawberry_on_fastapi_operations_and_n_plus_one_by_field(run_app):
+    """Strawberry's ASGI integration: operations stored with their statements, against
+    SQLAlchemy's own count, and the lazy load attributed to its field path."""
+    pytest.importorskip("strawberry")
+    with run_app("sqlite") as app:
+        lazy = post_graphql(app.base, "query AuthorsBooks { authors { name books { title } } }")
+        eager = post_graphql(
+            app.base, "query AuthorsEager { authorsOptimized { name books { title } } }"
+        )
+        assert "errors" not in lazy and "errors" not in eager, (lazy, eager)
+        assert len(lazy["data"]["authors"]) == 10
+        assert wait_for_rows(app.store, 2, "SELECT count(*) FROM graphql_operations") == 2
+        truth = [e for e in app.ledger() if e["path"] == "/graphql"]
+        operations = dict(
+            query(
+                app.store,
+                "SELECT operation_name, database_queries FROM graphql_operations",
+            )
+        )
+        findings = query(
+            app.store,
+            "SELECT graphql_operation_name, graphql_field_path, executions FROM n_plus_one",
+        )
+        endpoints = query(app.store, "SELECT DISTINCT endpoint FROM requests")
+    assert [len(e["statements"]) for e in truth] == [11, 2]  # SQLAlchemy's own count
+    assert operations == {"AuthorsBooks": 11, "AuthorsEager": 2}
+    assert findings == [("AuthorsBooks", "authors.books", 10)]
+    assert endpoints == [("POST /graphql",)]
