@@ -37,7 +37,7 @@ from opentelemetry.trace import SpanKind
 from benchmarks.hot_path import NullSink
 from otel_perf.settings import Settings
 from otel_perf.storage.address import parse_address
-from otel_perf.storage.engine import INLINE_ROW_LIMIT
+from otel_perf.storage.engine import _inline_row_limit
 from otel_perf.storage.writer import StoreWriter
 from processors.perf_processor import PerfSpanProcessor
 
@@ -260,7 +260,7 @@ def render(result: dict) -> list[str]:
         "medians. *sink alone*: the same requests folded beforehand and submitted at once "
         "(the writer's capacity, no generating thread competing for the GIL); *1,000 per "
         f"commit*: the same, flushed every {CHUNK:,} requests (batches under DuckLake's "
-        f"inlining limit of {INLINE_ROW_LIMIT:,} rows per table go into the SQLite catalog as "
+        f"inlining limit of {_inline_row_limit():,} rows per table go into the SQLite catalog as "
         "rows, not Parquet). "
         "*writer rows/s*: rows of every table / time inside the writer's `_write` "
         "(Arrow batch + transaction); *insert rows/s*: the transaction alone; *busy*: share "

@@ -66,11 +66,15 @@ REQUESTS = {
 }
 ENDPOINTS = tuple(REQUESTS)
 VARIANTS = ("bare", "plain", "otel-perf", "otel-perf-otlp", "sentry", "silk")
+# Chosen with --variants only: otel-perf with every commit written as Parquet files
+# (OTEL_PERF_INLINE_ROW_LIMIT=0) instead of rows inlined in the catalog.
+OPTIONAL_VARIANTS = ("otel-perf-files",)
 DESCRIPTIONS = {
     "bare": "no instrumentation",
     "plain": "plain OpenTelemetry SDK, same instrumentations, exporter none",
     "otel-perf": "otel-perf defaults (local store, no exporter)",
     "otel-perf-otlp": "otel-perf defaults + OTLP/HTTP export to a local sink",
+    "otel-perf-files": "otel-perf with OTEL_PERF_INLINE_ROW_LIMIT=0 (Parquet per commit)",
     "sentry": "sentry-sdk, Django integration, traces_sample_rate=1.0, transport to a local sink",
     "silk": "django-silk defaults (middleware + app, records into the app's sqlite)",
 }
@@ -145,6 +149,8 @@ def variant_spec(variant: str, sink_port: int | None) -> tuple[str, dict[str, st
     """(how the app is started: bare / plain / otel-perf, the extra environment)."""
     if variant == "otel-perf-otlp":
         return "otel-perf", peers.otlp_env(sink_port)
+    if variant == "otel-perf-files":
+        return "otel-perf", {"OTEL_PERF_INLINE_ROW_LIMIT": "0"}
     if variant == "sentry":
         return "bare", peers.sentry_env(sink_port)
     if variant == "silk":
@@ -229,8 +235,9 @@ def measure(
 ) -> dict:
     """Interleaved runs of the chosen variants (all by default; a peer whose package is not
     installed is skipped and named in the result's ``skipped``)."""
-    wanted = [v for v in VARIANTS if v in (variants or VARIANTS)]
-    unknown = set(variants or ()) - set(VARIANTS)
+    known = VARIANTS + OPTIONAL_VARIANTS
+    wanted = [v for v in known if v in (variants or VARIANTS)]
+    unknown = set(variants or ()) - set(known)
     if unknown:
         raise SystemExit(f"unknown variants: {', '.join(sorted(unknown))}")
     skipped = {}

@@ -231,6 +231,14 @@ OPTIONS: tuple[Option, ...] = (
         "Open local traces the processor tracks; the oldest are evicted beyond it.",
     ),
     Option(
+        "inline_row_limit",
+        "rows",
+        5000,
+        _parse_non_negative_int,
+        "DuckLake: a commit of at most this many rows per table is kept in the catalog instead "
+        "of a Parquet file, until maintenance (0: always files). Fewer files, more CPU per row.",
+    ),
+    Option(
         "maintenance_interval_s",
         "s",
         300.0,
@@ -558,6 +566,15 @@ OPTIONS: tuple[Option, ...] = (
         "The trailing window the bottleneck rules judge (seed 003's analysis window).",
     ),
     Option(
+        "bottleneck_interval_s",
+        "s",
+        60.0,
+        _parse_positive_float,
+        "How often the bottleneck rules run (within the alert evaluation; each run costs "
+        "about a quarter of a second of one core on a small store). Keep it below "
+        "`ALERT_QUIET_PERIOD_S`, or their alerts resolve between runs.",
+    ),
+    Option(
         "baseline_window_s",
         "s",
         3600.0,
@@ -691,6 +708,7 @@ class Settings:
     flush_interval_s: float = 1.0
     queue_size: int = 20000
     max_open_traces: int = 10000
+    inline_row_limit: int = 5000
     maintenance_interval_s: float = 300.0
     user_ids: str = "pseudonymous"
     pseudonym_key: str = ""
@@ -739,6 +757,7 @@ class Settings:
     system_sampler: bool = True
     system_sample_interval_s: float = 15.0
     bottleneck_window_s: float = 300.0
+    bottleneck_interval_s: float = 60.0
     baseline_window_s: float = 3600.0
     min_requests: int = 10
     max_avg_latency_ms: float = 1000.0
@@ -826,6 +845,14 @@ def load_settings(
             "using the slow threshold for both"
         )
         values["very_slow_request_ms"] = values.get("slow_request_ms", 1000.0)
+    quiet = values.get("alert_quiet_period_s", 600.0)
+    if values.get("bottleneck_interval_s", 60.0) >= quiet:
+        _logger.warning(
+            "otel-perf: OTEL_PERF_BOTTLENECK_INTERVAL_S is not below "
+            "OTEL_PERF_ALERT_QUIET_PERIOD_S (bottleneck alerts would resolve between runs); "
+            "using half the quiet period"
+        )
+        values["bottleneck_interval_s"] = quiet / 2
     return Settings(**values)
 
 

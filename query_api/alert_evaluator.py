@@ -87,13 +87,21 @@ def occurrences(con, settings: Settings, window: Window) -> list[R.Occurrence]:
 
 
 def evaluate(
-    con, settings: Settings, now: datetime, previous: datetime | None, window: Window | None = None
+    con,
+    settings: Settings,
+    now: datetime,
+    previous: datetime | None,
+    window: Window | None = None,
+    bottlenecks: bool = True,
 ) -> list[R.Alert]:
     """The alert versions this run adds (the caller inserts them). ``now`` is naive UTC;
-    without an explicit ``window``, the time window since ``previous``."""
+    without an explicit ``window``, the time window since ``previous``. ``bottlenecks``: run
+    the window rules too (the writer runs them every ``bottleneck_interval_s``; open
+    bottleneck alerts simply get no occurrence from the runs in between)."""
     window = window or time_window(settings, now, previous)
     found = occurrences(con, settings, window)
-    # Bottlenecks judge trailing windows ending a settling time ago (rows still in writers'
-    # queues would make a window look emptier than it was).
-    found += run_rules(con, settings, now - settling_time(settings))
+    if bottlenecks:
+        # Bottlenecks judge trailing windows ending a settling time ago (rows still in
+        # writers' queues would make a window look emptier than it was).
+        found += run_rules(con, settings, now - settling_time(settings))
     return R.evolve(open_alerts(con), found, now, timedelta(seconds=settings.alert_quiet_period_s))

@@ -14,8 +14,19 @@ import duckdb
 
 from otel_perf.storage.address import ALIAS, StoreAddress, StoreUnavailable
 
-# Small commits stay in the catalog (no Parquet file per flush); maintenance flushes them.
-INLINE_ROW_LIMIT = 5000
+# Commits of at most this many rows per table stay in the catalog (no Parquet file per
+# flush; maintenance flushes them): OTEL_PERF_INLINE_ROW_LIMIT unless a process overrides it
+# here (the OTLP receiver sets 0). Inlining costs CPU per row (measured about 0.1 ms per row
+# into a SQLite catalog, against a fixed ~25 ms per commit for Parquet files): docs/benchmarks.
+INLINE_ROW_LIMIT: int | None = None
+
+
+def _inline_row_limit() -> int:
+    if INLINE_ROW_LIMIT is not None:
+        return INLINE_ROW_LIMIT
+    from otel_perf.settings import get_settings
+
+    return get_settings().inline_row_limit
 
 
 HAS_SCHEMA = (
@@ -127,7 +138,7 @@ def attach(
             if read_only:
                 options.append("READ_ONLY")
             else:
-                options.append(f"DATA_INLINING_ROW_LIMIT {INLINE_ROW_LIMIT}")
+                options.append(f"DATA_INLINING_ROW_LIMIT {int(_inline_row_limit())}")
                 if key:
                     _load_httpfs(con)
                     options.append("ENCRYPTED")

@@ -16,8 +16,10 @@ from otel_perf.storage.engine import StoreUnavailable, open_store
 from otel_perf.storage.maintenance import run_maintenance
 from otel_perf.storage.rows import Columns
 
-# Several workers commit to one SQLite catalog: these errors clear up when retried.
-_TRANSIENT = ("lock", "conflict", "busy", "retry")
+# Several workers commit to one SQLite catalog: these errors clear up when retried. The last
+# one: a worker attaching while another creates a new store's tables can read the catalog
+# between a table's creation and its inlined-data table's (seen with four gunicorn workers).
+_TRANSIENT = ("lock", "conflict", "busy", "retry", "failed to read inlined data")
 
 # Named statements, one per table (table names are ours, never user input).
 INSERT_BATCH = {

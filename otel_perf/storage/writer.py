@@ -394,26 +394,36 @@ class StoreWriter:
 
         lock, con = self._alerts, self._session.con
         now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+        # The lock file carries "<snapshot> <when the window rules last ran>" between runs,
+        # whichever process runs the job.
+        snapshot, _, last_rules = lock.previous_state.partition(" ")
+        try:
+            last_rules_at = float(last_rules)
+        except ValueError:
+            last_rules_at = 0.0
+        bottlenecks = time.time() - last_rules_at >= self.settings.bottleneck_interval_s
+        rules_at = time.time() if bottlenecks else last_rules_at
         window = None
+        current = ""
         if self.address.kind == "ducklake":
             current = con.execute(CURRENT_SNAPSHOT).fetchone()[0]
-            previous = int(lock.previous_state) if lock.previous_state.isdigit() else None
+            previous = int(snapshot) if snapshot.isdigit() else None
             window = E.snapshot_window(previous, current)
-            lock.next_state = str(current)
+        lock.next_state = f"{current} {rules_at!r}"
         since = (
             datetime.datetime.fromtimestamp(lock.previous_run, datetime.UTC).replace(tzinfo=None)
             if lock.previous_run
             else None
         )
         try:
-            versions = E.evaluate(con, self.settings, now, since, window)
+            versions = E.evaluate(con, self.settings, now, since, window, bottlenecks)
         except duckdb_errors() as exc:
             if window is None:
                 raise
             # The previous snapshot may have been expired by maintenance (the job did not run
             # for an hour): evaluate by time this once, continue by snapshot afterwards.
             self._warn_once("alerts-snapshot", "otel-perf: alerts evaluated by time: %s", exc)
-            versions = E.evaluate(con, self.settings, now, since, None)
+            versions = E.evaluate(con, self.settings, now, since, None, bottlenecks)
         if versions:
             columns = Columns("alerts")
             for alert in versions:

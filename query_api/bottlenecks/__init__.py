@@ -30,9 +30,48 @@ RULES: list[str] = [
 ]
 
 
+class SharedQueries:
+    """The connection as the rules see it during one run: a query asked again with the same
+    parameters (high_latency, high_error_rate and degradation read the same endpoint window)
+    is answered from the first result instead of scanning the store again."""
+
+    def __init__(self, con) -> None:
+        self._con = con
+        self._results: dict = {}
+
+    def execute(self, sql: str, parameters: dict | None = None):
+        key = (sql, tuple(sorted((parameters or {}).items())))
+        if key not in self._results:
+            cursor = self._con.execute(sql, parameters or {})
+            self._results[key] = _Result(cursor.description, cursor.fetchall())
+        return self._results[key].cursor()
+
+
+class _Result:
+    def __init__(self, description, rows) -> None:
+        self.description = description
+        self.rows = rows
+
+    def cursor(self):
+        return _Cursor(self.description, self.rows)
+
+
+class _Cursor:
+    def __init__(self, description, rows) -> None:
+        self.description = description
+        self._rows = rows
+
+    def fetchall(self) -> list:
+        return list(self._rows)
+
+    def fetchone(self):
+        return self._rows[0] if self._rows else None
+
+
 def run_rules(con, settings, now: datetime, names: list[str] | None = None) -> list:
     """Every rule's occurrences; a rule that fails is logged and skipped, never fatal."""
     found = []
+    con = SharedQueries(con)
     for name in RULES if names is None else names:
         module_name, _, function = name.partition(":")
         rule = getattr(importlib.import_module(module_name), function)

@@ -356,3 +356,66 @@ def test_analyze_command_prints_findings_from_a_store(tmp_path):
     assert [(f["type"], f["subject"]) for f in findings] == [("high_error_rate", "GET /err/")]
     text = subprocess.run(command, capture_output=True, text=True, timeout=120).stdout
     assert "[CRITICAL] high_error_rate: GET /err/: 50.0% of 20 requests failed" in text
+
+
+class CountingConnection:
+    def __init__(self, con) -> None:
+        self.con = con
+        self.statements: list[str] = []
+
+    def execute(self, sql, parameters=None):
+        self.statements.append(sql)
+        return self.con.execute(sql, parameters or {})
+
+
+def test_rules_of_one_run_read_a_shared_query_once(session):
+    from query_api.bottlenecks import queries as BQ
+
+    settings = load_settings({})
+    insert(session, "requests", requests("GET /slow/", [1500.0] * 20, NOW, errors=5))
+    counting = CountingConnection(session.con)
+    names = [
+        "query_api.bottlenecks.latency:high_latency",
+        "query_api.bottlenecks.latency:high_error_rate",
+        "query_api.bottlenecks.latency:performance_degradation",
+    ]
+    found = run_rules(counting, settings, NOW, names)
+    assert sorted(o.type for o in found) == ["high_error_rate", "high_latency"]
+    assert counting.statements.count(BQ.ENDPOINT_WINDOW) == 1
+    assert counting.statements.count(BQ.ENDPOINT_BASELINE) == 1
+
+
+_runs: list[datetime] = []
+
+
+def _counting_rule(con, settings, now):
+    _runs.append(now)
+    return []
+
+
+def test_the_writer_runs_the_window_rules_every_bottleneck_interval(tmp_path, monkeypatch):
+    """Alerts are evaluated every alert interval; the window rules only once per
+    bottleneck interval, remembered in the alerts lock whichever process holds it."""
+    from otel_perf.storage.writer import StoreWriter
+    from query_api import bottlenecks
+
+    monkeypatch.setattr(bottlenecks, "RULES", ["tests.unit.test_bottlenecks:_counting_rule"])
+    _runs.clear()
+    store = str(tmp_path / "store")
+    settings = load_settings({"OTEL_PERF_STORE": store, "OTEL_PERF_BOTTLENECK_INTERVAL_S": "60"})
+    writer = StoreWriter(parse_address(store), settings, {"service.name": "unit"})
+    assert writer._open() is not None
+    try:
+        for _ in range(3):  # three evaluations in a row: the rules ran in the first only
+            assert writer._alerts.run_if_due(0.0, writer._evaluate_alerts)
+        assert len(_runs) == 1
+        # A minute later (as the lock file says), they run again.
+        with open(writer._alerts.path) as f:
+            when, state = f.read().split("\n", 1)
+        snapshot, rules_at = state.split(" ")
+        with open(writer._alerts.path, "w") as f:
+            f.write(f"{when}\n{snapshot} {float(rules_at) - 61.0!r}")
+        assert writer._alerts.run_if_due(0.0, writer._evaluate_alerts)
+        assert len(_runs) == 2
+    finally:
+        writer._drop_session()

@@ -79,3 +79,11 @@ def test_settings_command_masks_secrets(monkeypatch, capsys):
     assert "s3cret" not in out
     assert "api_tokens = '(set)'" in out and "alert_slack_webhook_url = '(set)'" in out
     assert "slow_request_ms = 1234.0" in out
+
+
+def test_bottleneck_interval_stays_below_the_quiet_period(caplog):
+    settings = load_settings(
+        {"OTEL_PERF_BOTTLENECK_INTERVAL_S": "900", "OTEL_PERF_ALERT_QUIET_PERIOD_S": "600"}
+    )
+    assert settings.bottleneck_interval_s == 300.0
+    assert "OTEL_PERF_BOTTLENECK_INTERVAL_S is not below" in caplog.text

@@ -212,3 +212,11 @@ def test_should_migrate_a_version_1_store_to_the_current_schema(tmp_path):
         assert columns[-1] == "source"
     finally:
         session.close()
+
+
+def test_a_catalog_read_during_another_workers_table_creation_is_retried():
+    from otel_perf.storage.session import is_transient
+
+    race = "Catalog Error: Failed to read inlined data from DuckLake: Table with name "
+    assert is_transient(RuntimeError(race + "ducklake_inlined_data_1_1 does not exist!"))
+    assert not is_transient(RuntimeError("Catalog Error: Table with name nope does not exist!"))
