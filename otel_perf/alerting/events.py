@@ -12,6 +12,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from query_api.reports.common import iso
+
 SEVERITIES = ("info", "warning", "error", "critical")
 OPENED, RESOLVED = "opened", "resolved"
 
@@ -32,46 +34,28 @@ def severity_rank(severity: str) -> int:
     return SEVERITIES.index(severity) if severity in SEVERITIES else 0
 
 
-def iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
-
-
 @dataclasses.dataclass(frozen=True)
 class AlertEvent:
+    """An alert version worth delivering: the ``query_api.alert_rules.Alert`` as stored, and
+    whether it opened or resolved. The alert's fields read through (``event.severity``)."""
+
     event: str  # opened | resolved
-    id: str
-    type: str
-    severity: str
-    subject: str
-    message: str
-    details: dict[str, Any]
-    first_seen: datetime
-    last_seen: datetime
-    occurrences: int
-    worst_value: float
-    resolved_at: datetime | None
-    at: datetime  # naive UTC: when the evaluator produced the version
+    alert: Any  # query_api.alert_rules.Alert
 
     @classmethod
     def from_alert(cls, alert, event: str) -> AlertEvent:
-        """From a ``query_api.alert_rules.Alert`` version."""
-        return cls(
-            event=event,
-            id=alert.id,
-            type=alert.type,
-            severity=alert.severity,
-            subject=alert.subject,
-            message=alert.message,
-            details=dict(alert.details or {}),
-            first_seen=alert.first_seen,
-            last_seen=alert.last_seen,
-            occurrences=alert.occurrences,
-            worst_value=alert.worst_value,
-            resolved_at=alert.resolved_at,
-            at=alert.updated_at,
-        )
+        return cls(event=event, alert=alert)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for names the event itself lacks: id, type, severity, subject, ...
+        if name == "alert":  # not set yet (copying, unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.alert, name)
+
+    @property
+    def at(self) -> datetime:
+        """Naive UTC: when the evaluator produced the version."""
+        return self.alert.updated_at
 
     @property
     def title(self) -> str:
@@ -79,21 +63,11 @@ class AlertEvent:
         return f"[{self.severity.upper()}] {self.type} {verb}: {self.subject}"
 
     def alert_json(self) -> dict[str, Any]:
-        """The alert as the REST alerts report shows it (plus subject and worst_value)."""
-        return {
-            "id": self.id,
-            "type": self.type,
-            "severity": self.severity,
-            "subject": self.subject,
-            "message": self.message,
-            "details": self.details,
-            "timestamp": iso(self.last_seen),
-            "first_seen": iso(self.first_seen),
-            "occurrences": self.occurrences,
-            "worst_value": self.worst_value,
-            "resolved": self.event == RESOLVED,
-            "resolved_at": iso(self.resolved_at),
-        }
+        """The alert as the REST alerts report shows it, plus subject and worst_value."""
+        from query_api.reports.alerts import alert_json  # it imports this package
+
+        row = {**self.alert.row(), "resolved": self.event == RESOLVED}
+        return {**alert_json(row), "subject": self.subject, "worst_value": self.worst_value}
 
 
 def webhook_payload(event: AlertEvent) -> dict[str, Any]:

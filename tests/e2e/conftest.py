@@ -93,6 +93,52 @@ def get(url: str, headers: dict | None = None) -> int:
     return demo.fetch(url, headers, network_errors_as_zero=False)
 
 
+def start_serve(
+    log_path: Path, env: dict, *args: str, ready: str = "/openapi.json", ready_port=None
+) -> tuple[subprocess.Popen, str]:
+    """``otel-perf serve`` on a free port (plus ``args``) as a subprocess, waited for until
+    ``ready`` answers 200 on ``ready_port`` (default: the report port). Returns the process
+    and the report port's base URL; the test fails with the log if it never answers."""
+    import urllib.request
+
+    port = demo.free_port()
+    command = [sys.executable, "-m", "otel_perf.cli", "serve", "--port", str(port), *args]
+    with open(log_path, "w") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    check = f"http://127.0.0.1:{ready_port or port}{ready}"
+    deadline = time.monotonic() + 30
+    while True:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(Path(log_path).read_text())
+        try:
+            with urllib.request.urlopen(check, timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:  # not listening yet, or not ready (HTTPError is an OSError)
+            time.sleep(0.1)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def launch(app, cwd: Path, **ready) -> None:
+    """Start ``app.command`` in ``cwd`` (its output in ``app.log_path``) and wait until it
+    answers at ``app.base``; the test fails with the app's log if it never does."""
+    app._log = open(app.log_path, "w")
+    app.proc = subprocess.Popen(
+        app.command,
+        cwd=cwd,
+        env=app.env,
+        stdout=app._log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        demo.wait_ready(app.base, app.proc, timeout=60, **ready)
+    except SystemExit as exc:
+        app.stop()
+        pytest.fail(f"{exc}\n{app.log()}")
+
+
 class App:
     """A running example app: ``base`` URL, its ``store``, its combined output in ``log()``."""
 
@@ -127,20 +173,7 @@ class App:
         return self
 
     def start(self) -> App:
-        self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            self.command,
-            cwd=APP_DIR,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            demo.wait_ready(self.base, self.proc, timeout=60)
-        except SystemExit as exc:
-            self.stop()
-            pytest.fail(f"{exc}\n{self.log()}")
+        launch(self, APP_DIR)
         return self
 
     def get(self, path: str, headers: dict | None = None) -> int:

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -25,9 +22,9 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from otel_perf import demo
 from otel_perf.settings import Settings
 from query_api.openapi import build_openapi
+from tests.e2e.conftest import start_serve
 from tests.unit.test_store import fill
 
 ADMIN_TOKEN = "serve-admin-token"
@@ -48,33 +45,15 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve")
     store = str(tmp / "store")
     fill(store, requests=8)
-    port = demo.free_port()
     env = {
         **os.environ,
         "OTEL_PERF_API_TOKENS": f"{ADMIN_TOKEN}:admin,{READ_TOKEN}:read",
         "OTEL_PERF_STORE": store,
     }
-    log = open(tmp / "serve.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "otel_perf.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail((tmp / "serve.log").read_text())
-        try:
-            if http(base + "/openapi.json")[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.1)
+    proc, base = start_serve(tmp / "serve.log", env)
     yield base
     proc.terminate()
     proc.wait(10)
-    log.close()
     server.log = (tmp / "serve.log").read_text()
 
 

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 import urllib.error
@@ -27,10 +26,9 @@ from pathlib import Path
 import numpy
 import pytest
 
-from otel_perf import demo
 from otel_perf.storage import parse_address
 from otel_perf.storage.session import StoreSession
-from tests.e2e.conftest import APP_DIR, REPO, query, wait_for_rows
+from tests.e2e.conftest import APP_DIR, REPO, query, start_serve, wait_for_rows
 from tests.e2e.test_graphql import post
 
 sys.path.insert(0, str(APP_DIR))
@@ -132,7 +130,6 @@ def run(tmp_path_factory):
 def server(run, tmp_path_factory):
     store = run[0]
     tmp = tmp_path_factory.mktemp("serve")
-    port = demo.free_port()
     env = {
         **os.environ,
         "OTEL_PERF_STORE": store,
@@ -140,28 +137,10 @@ def server(run, tmp_path_factory):
         "OTEL_PERF_SLOW_QUERY_MS": str(SLOW_QUERY_MS),
         "OTEL_PERF_TRACE_URL_TEMPLATE": TRACE_TEMPLATE,
     }
-    log_path = tmp / "serve.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "otel_perf.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(log_path.read_text())
-        try:
-            if http(base + "/openapi.json")[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.1)
+    proc, base = start_serve(tmp / "serve.log", env)
     yield base
     proc.terminate()
     proc.wait(10)
-    log.close()
 
 
 @pytest.fixture(scope="module")

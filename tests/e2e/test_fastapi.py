@@ -29,7 +29,7 @@ from otel_perf.settings import Settings
 from otel_perf.storage import open_store, parse_address
 from query_api.bottlenecks import pool as pool_rules
 from query_api.reports import pools as pool_report
-from tests.e2e.conftest import get, query, wait_for_rows
+from tests.e2e.conftest import get, launch, query, wait_for_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -105,20 +105,7 @@ class FastAPIApp:
 
     def start(self) -> FastAPIApp:
         self.seed()
-        self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            self.command,
-            cwd=APP_DIR,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            demo.wait_ready(self.base, self.proc, timeout=60, path="/health")
-        except SystemExit as exc:
-            self.stop()
-            pytest.fail(f"{exc}\n{self.log()}")
+        launch(self, APP_DIR, path="/health")
         return self
 
     def stop(self) -> None:

@@ -15,8 +15,6 @@ import base64
 import gzip
 import json
 import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -31,7 +29,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 from opentelemetry.trace import SpanKind
 
 from otel_perf import demo
-from tests.e2e.conftest import query, wait_for_rows
+from tests.e2e.conftest import query, start_serve, wait_for_rows
 
 
 def post(url: str, body: bytes, headers: dict) -> tuple[int, dict, bytes]:
@@ -67,7 +65,7 @@ class JsonExporter(SpanExporter):
 
 
 def start_server(tmp, store: str, **env_extra) -> dict:
-    port, otlp_port = demo.free_port(), demo.free_port()
+    otlp_port = demo.free_port()
     env = {
         **os.environ,
         "OTEL_PERF_STORE": store,
@@ -77,24 +75,11 @@ def start_server(tmp, store: str, **env_extra) -> dict:
         **env_extra,
     }
     log_path = tmp / f"serve-{otlp_port}.log"
-    log = open(log_path, "w")
-    command = [sys.executable, "-m", "otel_perf.cli", "serve", "--port", str(port)]
-    proc = subprocess.Popen(
-        [*command, "--otlp-port", str(otlp_port)], env=env, stdout=log, stderr=subprocess.STDOUT
+    proc, _ = start_serve(
+        log_path, env, "--otlp-port", str(otlp_port), ready="/health", ready_port=otlp_port
     )
     base = f"http://127.0.0.1:{otlp_port}"
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(log_path.read_text())
-        try:
-            with urllib.request.urlopen(base + "/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.1)
-    return {"base": base, "store": store, "proc": proc, "log": log_path, "log_file": log}
+    return {"base": base, "store": store, "proc": proc, "log": log_path}
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +89,6 @@ def receiver(tmp_path_factory):
     yield server
     server["proc"].terminate()
     server["proc"].wait(20)
-    server["log_file"].close()
 
 
 def health(base: str) -> dict:
@@ -299,7 +283,6 @@ def test_kill_9_during_ingest_keeps_what_was_committed(tmp_path):
     finally:
         server["proc"].kill()
         server["proc"].wait(10)
-        server["log_file"].close()
     committed = query(server["store"], "SELECT count(*) FROM requests")[0][0]
     assert committed >= 20  # everything acknowledged before the last flush
     again = start_server(tmp_path, server["store"])  # the store reopens cleanly
@@ -315,5 +298,4 @@ def test_kill_9_during_ingest_keeps_what_was_committed(tmp_path):
     finally:
         again["proc"].terminate()
         again["proc"].wait(20)
-        again["log_file"].close()
     assert query(server["store"], "SELECT count(*) FROM requests")[0][0] == committed + 20

@@ -31,6 +31,7 @@ from otel_perf.alerting.handlers import (
 )
 from otel_perf.alerting.ratelimit import TokenBucket
 from otel_perf.settings import Settings
+from query_api import alert_rules as R
 
 T0 = datetime(2026, 11, 24, 12, 0, 0)
 
@@ -38,8 +39,7 @@ T0 = datetime(2026, 11, 24, 12, 0, 0)
 def event(
     kind: str = E.OPENED, severity: str = "warning", subject: str = "abc123", id_: str = "a1"
 ) -> E.AlertEvent:
-    return E.AlertEvent(
-        event=kind,
+    alert = R.Alert(
         id=id_,
         type="slow_query",
         severity=severity,
@@ -50,9 +50,11 @@ def event(
         last_seen=T0 + timedelta(minutes=1),
         occurrences=3,
         worst_value=1250.0,
+        resolved=kind == E.RESOLVED,
         resolved_at=T0 + timedelta(minutes=20) if kind == E.RESOLVED else None,
-        at=T0 + timedelta(minutes=1),
+        updated_at=T0 + timedelta(minutes=1),
     )
+    return E.AlertEvent.from_alert(alert, kind)
 
 
 def require(module: str):
@@ -221,7 +223,7 @@ def test_should_post_the_alert_as_json_to_the_webhook(server):
     assert got.headers["user-agent"].startswith("otel-perf/")
     body = got.json()
     assert body["source"] == "otel-perf" and body["event"] == "opened"
-    assert body["timestamp"] == "2026-11-24T12:01:00Z"
+    assert body["timestamp"] == "2026-11-24T12:01:00.000Z"
     alert = body["alert"]
     assert (alert["id"], alert["type"], alert["severity"], alert["subject"]) == (
         "a1",
