@@ -1,21 +1,161 @@
-"""Run every benchmark in one go and write the results to docs/benchmarks.md.
+"""Run the benchmarks and write docs/benchmarks.md.
 
-python -m benchmarks [all] [--quick] [--reports] [--ingest] [--storage] [--scaling]
+    python -m benchmarks all [--quick]          every section (the full run takes about an hour)
+    python -m benchmarks overhead hot_path ...  only these sections; the others stay as they were
+    python -m benchmarks --list                 the sections and what each measures
+
+Each section is a module here with ``measure`` and ``render``; the document keeps every
+section between markers, so refreshing one leaves the rest (with their own dates) in place.
+Raw results go to docs/benchmarks-results.json; the targets table at the top is computed from
+them (``benchmarks.targets``).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
+import re
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from benchmarks import graphql_complexity, hot_path, overhead
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOC = DOCS / "benchmarks.md"
+RESULTS = DOCS / "benchmarks-results.json"
+VERSIONED = (
+    "opentelemetry-sdk", "opentelemetry-instrumentation-django", "django", "gunicorn", "duckdb",
+    "pyarrow", "graphql-core", "sentry-sdk", "django-silk",
+)  # fmt: skip
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    what: str
+    run: Callable[[bool], tuple[dict, list[str]]]  # quick -> (raw result, markdown lines)
+
+
+def _module(name: str):
+    return import_module(f"benchmarks.{name}")  # heavy imports (duckdb) only when run
+
+
+def _overhead(quick: bool):
+    m = _module("overhead")
+    r = m.measure(rounds=3 if quick else 8, requests=20 if quick else 60)
+    return r, m.render(r)
+
+
+def _graphql_overhead(quick: bool):
+    m = _module("graphql_overhead")
+    r = m.measure(rounds=2 if quick else 6, requests=20 if quick else 50)
+    return r, m.render(r)
+
+
+def _hot_path(quick: bool):
+    m = _module("hot_path")
+    r = m.measure(traces=5000 if quick else 20000, rounds=3 if quick else 5)
+    return r, m.render(r)
+
+
+def _footprint(quick: bool):
+    m = _module("footprint")
+    r = m.measure(seconds=20 if quick else 120)
+    return r, m.render(r)
+
+
+def _ingest(quick: bool):
+    m = _module("ingest")
+    r = m.measure(10_000 if quick else 50_000, 10, 3 if quick else 5, 5 if quick else 7)
+    return r, m.render(r)
+
+
+def _otlp_ingest(quick: bool):
+    m = _module("otlp_ingest")
+    r = m.measure(10_000 if quick else 20_000)
+    return r, m.render(r)
+
+
+def _sampling(quick: bool):
+    m = _module("sampling")
+    if quick:
+        r = m.measure(requests=20_000, rows=200_000, rounds=3)
+    else:
+        r = m.measure(requests=100_000, rows=1_000_000, rounds=5)
+    return r, m.render(r)
+
+
+def _storage(quick: bool):
+    m = _module("storage")
+    r = m.measure(30_000 if quick else 200_000)
+    return r, m.render(r)
+
+
+def _reports(quick: bool):
+    m = _module("reports")
+    sizes = [100_000, 1_000_000] if quick else [1_000_000, 10_000_000]
+    # OTEL_PERF_BENCH_KEEP: a folder where the stores are built once and reused (--keep).
+    keep = os.environ.get("OTEL_PERF_BENCH_KEEP") or None
+    r = m.run(sizes, ["ducklake", "duckdb"], 3 if quick else 20, tempfile.gettempdir(), keep)
+    return r, m.render(r)
+
+
+def _scaling(quick: bool):
+    m, charts = _module("scaling"), _module("charts")
+    sizes = m.QUICK_SIZES if quick else m.FULL_SIZES
+    r = m.run(sizes, 10 if quick else 20, tempfile.gettempdir())
+    charts.scaling(r, str(DOCS / "images" / "scaling.png"))
+    return r, m.render(r, "images/scaling.png")
+
+
+def _alert_evaluation(quick: bool):
+    m = _module("alert_evaluation")
+    r = m.run(5000 if quick else 15000, 3 if quick else 5)
+    return r, m.render(r)
+
+
+def _graphql_complexity(quick: bool):
+    m = _module("graphql_complexity")
+    r = m.measure(iterations=500 if quick else 2000, rounds=3 if quick else 5)
+    return r, m.render(r)
+
+
+def _django_cache(quick: bool):
+    m = _module("django_cache")
+    r = m.measure(calls=10000 if quick else 40000, rounds=3 if quick else 5)
+    return r, m.render(r)
+
+
+def _encryption(quick: bool):
+    m = _module("encryption")
+    r = m.measure(rows=30_000 if quick else 200_000, rounds=1 if quick else 3)
+    return r, m.render(r)
+
+
+SECTIONS = {
+    s.name: s
+    for s in (
+        Section("overhead", "request overhead: bare, plain OTel, sentry-sdk, silk", _overhead),
+        Section("graphql_overhead", "the GraphQL instrumentation's share", _graphql_overhead),
+        Section("hot_path", "the processor's cost per span", _hot_path),
+        Section("footprint", "engine import cost; app RSS under sustained load", _footprint),
+        Section("ingest", "in-process sink spans/s", _ingest),
+        Section("otlp_ingest", "OTLP receiver spans/s", _otlp_ingest),
+        Section("sampling", "what store sampling saves and how exact reports stay", _sampling),
+        Section("storage", "bytes per stored request and span", _storage),
+        Section("reports", "every report at 1M and 10M requests (the longest part)", _reports),
+        Section("scaling", "report latency and size from 100k to 10M requests", _scaling),
+        Section("alert_evaluation", "CPU of one alert evaluation", _alert_evaluation),
+        Section("graphql_complexity", "signature and complexity per document", _graphql_complexity),
+        Section("django_cache", "the cache instrumentation's cost per call", _django_cache),
+        Section("encryption", "the cost of encryption at rest", _encryption),
+    )
+}  # fmt: skip
 
 
 def machine() -> str:
@@ -36,113 +176,109 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores{mem}, Python {platform.python_version()}"
 
 
-def render(
-    hot: dict, over: dict, graphql: dict | None = None, report_latency: dict | None = None
-) -> str:
-    today = datetime.date.today().isoformat()
-    versions = ", ".join(
-        f"{p} {version(p)}"
-        for p in (
-            "opentelemetry-sdk",
-            "opentelemetry-instrumentation-django",
-            "django",
-            "gunicorn",
-            "duckdb",
-        )
-    )
-    for peer in ("sentry-sdk", "django-silk"):  # the peers of the overhead table, when installed
+def versions() -> str:
+    found = []
+    for package in VERSIONED:
         try:
-            versions += f", {peer} {version(peer)}"
+            found.append(f"{package} {version(package)}")
         except PackageNotFoundError:
             pass
+    return ", ".join(found)
+
+
+_BLOCK = re.compile(r"<!-- section: (\w+) -->\n(.*?)<!-- /section: \1 -->\n", re.S)
+
+
+def jsonable(value):
+    """Raw results as JSON can hold them: tuple keys (report, window) joined with " / "."""
+    if isinstance(value, dict):
+        return {
+            (" / ".join(map(str, k)) if isinstance(k, tuple) else str(k)): jsonable(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def read_sections(text: str) -> dict[str, str]:
+    """The section blocks of an existing document, by name."""
+    return {m.group(1): m.group(2) for m in _BLOCK.finditer(text)}
+
+
+def section_block(lines: list[str], name: str, quick: bool, load: tuple) -> str:
+    """The rendered lines with an anchor (the targets table links it) and when, where and how
+    they were measured under the heading."""
+    stamp = (
+        f"_Measured {datetime.date.today().isoformat()} on {machine()}; load average "
+        f"{load[0]:.2f} at the start; `python -m benchmarks {name}"
+        f"{' --quick' if quick else ''}`{' (a quick smoke run)' if quick else ''}._"
+    )
+    return "\n".join([f'<a id="{name}"></a>', "", lines[0], "", stamp, *lines[1:]]) + "\n"
+
+
+def document(blocks: dict[str, str], results: dict) -> str:
+    from benchmarks import targets
+
     lines = [
         "# Benchmarks",
         "",
-        "Generated by `python -m benchmarks` — do not edit by hand.",
+        "Generated by `python -m benchmarks` — do not edit by hand. Each section says when, "
+        "where and with which command it was measured; `python -m benchmarks <section>` "
+        "refreshes one. Absolute times depend on the machine: compare the variants within a "
+        "section (they run interleaved, in one run).",
         "",
-        f"- Date: {today}",
-        f"- Machine: {machine()}",
-        f"- Versions: {versions}",
+        f"- Versions at the last run: {versions()}",
+        "",
+        *targets.render(results),
         "",
     ]
-    lines += overhead.render(over)
-    lines += [
-        "",
-        "## Processor hot path",
-        "",
-        f"`python -m benchmarks.hot_path`: {hot['rounds']} rounds of "
-        f"{hot['spans_per_round']} spans (a SERVER root with 10 DB children per trace); cost "
-        "added per span over a provider with no processor. Target ≤ 3 µs per span.",
-        "",
-        "| processor | µs per span (total) | µs per span added |",
-        "|---|---:|---:|",
-    ]
-    for v in ("none", "deque", "otel-perf"):
-        r = hot[v]
-        lines.append(f"| {v} | {r['total_us_per_span']:.2f} | {r['added_us_per_span']:.2f} |")
-    if graphql is not None:
-        lines += ["", *graphql_complexity.render(graphql)]
-    if report_latency is not None:
-        from benchmarks import reports  # loads duckdb: only when asked for
-
-        lines += ["", *reports.render(report_latency)]
-    return "\n".join(lines) + "\n"
-
-
-def opt_in(args) -> str:
-    """The sections behind --ingest, --storage and --scaling (duckdb loads only for them)."""
-    lines: list[str] = []
-    if args.ingest:
-        from benchmarks import ingest
-
-        result = ingest.measure(10_000 if args.quick else 50_000, 10, 3 if args.quick else 5)
-        lines += ["", *ingest.render(result)]
-    if args.storage:
-        from benchmarks import storage
-
-        lines += ["", *storage.render(storage.measure(30_000 if args.quick else 200_000))]
-    if args.scaling:
-        from benchmarks import charts, scaling
-
-        sizes = scaling.QUICK_SIZES if args.quick else scaling.FULL_SIZES
-        result = scaling.run(sizes, 10 if args.quick else 20, tempfile.gettempdir())
-        charts.scaling(result, str(DOC.parent / "images" / "scaling.png"))
-        lines += ["", *scaling.render(result, "images/scaling.png")]
-    return "\n".join(lines) + "\n" if lines else ""
+    for name, section in SECTIONS.items():
+        block = blocks.get(name) or (
+            f"## {section.what[0].upper()}{section.what[1:]}\n\n"
+            f"_Not measured yet: `python -m benchmarks {name}`._\n"
+        )
+        lines += [f"<!-- section: {name} -->", block.rstrip("\n"), f"<!-- /section: {name} -->", ""]
+    return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Run all benchmarks; write docs/benchmarks.md")
-    parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
-    parser.add_argument(
-        "--reports",
-        action="store_true",
-        help="also report latency over 1M/10M-request stores (about 30 min, 5 GB in the temp dir)",
+    parser = argparse.ArgumentParser(
+        description="Run benchmarks; write docs/benchmarks.md",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="sections:\n" + "\n".join(f"  {s.name:20s}{s.what}" for s in SECTIONS.values()),
     )
-    parser.add_argument("what", nargs="?", choices=["all"], help="all: every section below")
-    parser.add_argument("--ingest", action="store_true", help="in-process sink spans/s")
-    parser.add_argument("--storage", action="store_true", help="bytes per request and span")
+    parser.add_argument("sections", nargs="*", help="'all' or section names (default: all)")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
+    parser.add_argument("--list", action="store_true", help="list the sections and exit")
     parser.add_argument(
-        "--scaling", action="store_true", help="report latency and size, 100k to 10M requests"
+        "--keep",
+        metavar="DIR",
+        help="reports: build the 1M/10M stores in DIR once and reuse them in later runs",
     )
     args = parser.parse_args()
-    if args.what == "all":
-        args.reports = args.ingest = args.storage = args.scaling = True
-    hot = hot_path.measure(traces=5000 if args.quick else 20000, rounds=3 if args.quick else 5)
-    over = overhead.measure(rounds=3 if args.quick else 8, requests=20 if args.quick else 60)
-    graphql = graphql_complexity.measure(
-        iterations=500 if args.quick else 2000, rounds=3 if args.quick else 5
-    )
-    report_latency = None
-    if args.reports:
-        from benchmarks import reports
-
-        sizes = [100_000, 1_000_000] if args.quick else [1_000_000, 10_000_000]
-        report_latency = reports.run(
-            sizes, ["ducklake", "duckdb"], 3 if args.quick else 20, tempfile.gettempdir()
-        )
-    DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text(render(hot, over, graphql, report_latency) + opt_in(args))
+    if args.keep:
+        os.environ["OTEL_PERF_BENCH_KEEP"] = args.keep
+    if args.list:
+        parser.print_help()
+        return
+    chosen = list(SECTIONS) if not args.sections or "all" in args.sections else args.sections
+    unknown = [s for s in chosen if s not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section(s): {', '.join(unknown)} (see --list)")
+    blocks = read_sections(DOC.read_text()) if DOC.exists() else {}
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    for name in chosen:
+        print(f"benchmarks: {name} ...", flush=True)
+        load = os.getloadavg()
+        result, lines = SECTIONS[name].run(args.quick)
+        blocks[name] = section_block(lines, name, args.quick, load)
+        results[name] = {"date": datetime.date.today().isoformat(), "quick": args.quick,
+                         "result": jsonable(result)}  # fmt: skip
+        # Written after every section: a long run interrupted keeps what it measured.
+        RESULTS.write_text(json.dumps(results, indent=1, default=str) + "\n")
+        results = json.loads(RESULTS.read_text())  # the targets read what the file holds
+        DOC.write_text(document(blocks, results))
     print(DOC.read_text())
 
 

@@ -102,20 +102,20 @@ def run(requests: int = 15000, rounds: int = 5) -> dict:
     }
 
 
-def render(r: dict) -> str:
+def render(r: dict) -> list[str]:
     load = ", ".join(f"{x:.2f}" for x in r["load"])
-    return "\n".join(
-        [
-            f"`python -m benchmarks.alert_evaluation`: a DuckLake store of {r['requests']:,} "
-            f"requests; median CPU of {r['rounds']} evaluations each way (load average {load}).",
-            "",
-            "| evaluation | CPU ms |",
-            "|---|---:|",
-            f"| event rules only (every alert interval, 30 s) | {r['without_rules_ms']:.0f} |",
-            f"| with the bottleneck rules (every 60 s) | {r['with_rules_ms']:.0f} |",
-            f"| per minute with the defaults | {r['cpu_ms_per_minute']:.0f} |",
-        ]
-    )
+    return [
+        "## Alert evaluation",
+        "",
+        f"`python -m benchmarks.alert_evaluation`: a DuckLake store of {r['requests']:,} "
+        f"requests; median CPU of {r['rounds']} evaluations each way (load average {load}).",
+        "",
+        "| evaluation | CPU ms |",
+        "|---|---:|",
+        f"| event rules only (every alert interval, 30 s) | {r['without_rules_ms']:.0f} |",
+        f"| with the bottleneck rules (every 60 s) | {r['with_rules_ms']:.0f} |",
+        f"| per minute with the defaults | {r['cpu_ms_per_minute']:.0f} |",
+    ]
 
 
 def main() -> None:
@@ -123,7 +123,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=15000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    print(render(run(args.requests, args.rounds)))
+    print("\n".join(render(run(args.requests, args.rounds))))
 
 
 if __name__ == "__main__":

@@ -78,37 +78,60 @@ def one(path: str, key: str, tables) -> dict:
     return {"insert": t1 - t0, "checkpoint": t2 - t1, "read": t3 - t2}
 
 
+def measure(rows: int = 200_000, batch: int = 1000, rounds: int = 3, folder=None) -> dict:
+    """Median seconds per phase for each (store kind, mode), and the ratio to the plain store."""
+    tables = batches(rows, batch)
+    runs: dict[tuple[str, str], list[dict]] = {}
+    for _ in range(rounds):
+        for kind in ("store", "store.duckdb"):
+            for mode, key in (("plain", ""), ("encrypted", KEY)):
+                tmp = tempfile.mkdtemp(dir=folder)
+                try:
+                    runs.setdefault((kind, mode), []).append(one(f"{tmp}/{kind}", key, tables))
+                finally:
+                    shutil.rmtree(tmp)
+    result: dict = {"rows": rows, "batch": batch, "rounds": rounds, "cases": []}
+    for (kind, mode), measured in runs.items():
+        med = {k: statistics.median(r[k] for r in measured) for k in measured[0]}
+        base_total = statistics.median(sum(r.values()) for r in runs[(kind, "plain")])
+        result["cases"].append(
+            {
+                "store": "DuckLake" if kind == "store" else ".duckdb",
+                "mode": mode,
+                **med,
+                "ratio": sum(med.values()) / base_total,
+            }
+        )
+    return result
+
+
+def render(result: dict) -> list[str]:
+    lines = [
+        "## Encryption at rest",
+        "",
+        f"`python -m benchmarks.encryption`: {result['rows']:,} request rows in transactions of "
+        f"{result['batch']:,}, then `CHECKPOINT`, then one full read; median of "
+        f"{result['rounds']} rounds in seconds; ratio = total against the same store unencrypted.",
+        "",
+        "| store | mode | insert s | checkpoint s | read s | ratio |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for c in result["cases"]:
+        lines.append(
+            f"| {c['store']} | {c['mode']} | {c['insert']:.3f} | {c['checkpoint']:.3f} | "
+            f"{c['read']:.3f} | {c['ratio']:.2f} |"
+        )
+    return lines
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dir", default=None)
     args = parser.parse_args()
-    tables = batches(args.rows, args.batch)
-    results: dict[tuple[str, str], list[dict]] = {}
-    for _ in range(args.rounds):
-        for kind in ("store", "store.duckdb"):
-            for mode, key in (("plain", ""), ("encrypted", KEY)):
-                folder = tempfile.mkdtemp(dir=args.dir)
-                try:
-                    results.setdefault((kind, mode), []).append(
-                        one(f"{folder}/{kind}", key, tables)
-                    )
-                finally:
-                    shutil.rmtree(folder)
-    print(f"{args.rows} rows in batches of {args.batch}, median of {args.rounds} rounds (s)")
-    print(f"{'store':<14} {'mode':<10} {'insert':>8} {'checkpoint':>11} {'read':>7}  vs plain")
-    for (kind, mode), runs in results.items():
-        med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-        base = results[(kind, "plain")]
-        base_total = statistics.median(sum(r.values()) for r in base)
-        ratio = sum(med.values()) / base_total
-        label = "DuckLake" if kind == "store" else ".duckdb"
-        print(
-            f"{label:<14} {mode:<10} {med['insert']:>8.3f} {med['checkpoint']:>11.3f} "
-            f"{med['read']:>7.3f}  x{ratio:.2f}"
-        )
+    print("\n".join(render(measure(args.rows, args.batch, args.rounds, args.dir))))
 
 
 if __name__ == "__main__":

@@ -13,9 +13,12 @@ sets), ``ducklake`` (default store) and ``duckdb`` (a plain ``.duckdb`` file); a
 store, *sink alone*: the same requests generated beforehand (roots folded by the processor,
 held in a list), submitted at once, timed until committed — the writer's capacity without
 the generating thread competing for the GIL; and the same in transactions of 1,000 requests
-(what a writer flushing every second commits at 1,000 requests/s: below DuckLake's inlining
-limit, ``INLINE_ROW_LIMIT`` rows per table, such rows go into the SQLite catalog as SQL
-text instead of a Parquet file). The writer's
+(what a writer flushing every second commits at 1,000 requests/s; at most
+OTEL_PERF_INLINE_ROW_LIMIT rows per table would go into the SQLite catalog as SQL text
+instead of a Parquet file). *Per commit*: the CPU one transaction of 1-1,000 requests costs
+the writer's process (``time.process_time``: DuckDB's threads included) with its rows
+inlined in the catalog or written as Parquet, interleaved: what the defaults of
+OTEL_PERF_INLINE_ROW_LIMIT and OTEL_PERF_FLUSH_INTERVAL_S are chosen from. The writer's
 own rate is timed inside its thread: rows (all tables) / time spent in ``_write`` (building
 the Arrow batch + the transaction), and / time in ``insert`` alone. The app thread and the
 writer thread share one GIL, so a real app at this rate would also share it.
@@ -37,7 +40,6 @@ from opentelemetry.trace import SpanKind
 from benchmarks.hot_path import NullSink
 from otel_perf.settings import Settings
 from otel_perf.storage.address import parse_address
-from otel_perf.storage.engine import _inline_row_limit
 from otel_perf.storage.writer import StoreWriter
 from processors.perf_processor import PerfSpanProcessor
 
@@ -190,7 +192,58 @@ def folded_roots(requests: int, children: int) -> list:
     return sink.items
 
 
-def measure(requests: int = 50000, children: int = 10, rounds: int = 5) -> dict:
+COMMIT_SIZES = (1, 10, 100, 1000)
+INLINED = 1_000_000  # an inline limit no commit here reaches: every row in the catalog
+
+
+def commit_costs(sizes=COMMIT_SIZES, children: int = 10, repeats: int = 7) -> dict:
+    """Median process CPU (ms) of one ``StoreSession.insert`` of ``n`` requests, per size,
+    inlined vs Parquet, on a session set up as the writer's (``WRITER_THREADS``)."""
+    from otel_perf.storage.rows import Batch, ResourceInfo
+    from otel_perf.storage.session import StoreSession
+    from otel_perf.storage.writer import WRITER_THREADS
+
+    items = folded_roots(max(sizes), children)
+    resource = ResourceInfo({"service.name": "bench-ingest"})
+    folder = tempfile.mkdtemp(prefix="otel-perf-commits-")
+    modes = {"inlined": INLINED, "parquet": 0}
+    sessions = {}
+    try:
+        for mode, limit in modes.items():
+            address = parse_address(os.path.join(folder, mode))
+            sessions[mode] = StoreSession(address, limit, threads=WRITER_THREADS)
+        cpu: dict = {(n, mode): [] for n in sizes for mode in modes}
+        rows: dict = {}
+        for _ in range(repeats):
+            for n in sizes:
+                for mode in modes:
+                    batch = Batch()
+                    for item in items[:n]:
+                        batch.add(item, resource, "bench", "bench/1")
+                    tables = batch.tables()
+                    rows[n] = sum(len(t) for t in tables)
+                    t = time.process_time()
+                    sessions[mode].insert(tables)
+                    cpu[(n, mode)].append(time.process_time() - t)
+    finally:
+        for session in sessions.values():
+            session.close()
+        shutil.rmtree(folder, ignore_errors=True)
+    return {
+        "repeats": repeats,
+        "sizes": {
+            n: {
+                "rows": rows[n],
+                **{f"{mode}_cpu_ms": statistics.median(cpu[(n, mode)]) * 1000 for mode in modes},
+            }
+            for n in sizes
+        },
+    }
+
+
+def measure(
+    requests: int = 50000, children: int = 10, rounds: int = 5, commit_repeats: int = 7
+) -> dict:
     load = [os.getloadavg()[0]]
     folder = tempfile.mkdtemp(prefix="otel-perf-ingest-")
     pipelines = {}
@@ -217,6 +270,8 @@ def measure(requests: int = 50000, children: int = 10, rounds: int = 5) -> dict:
         for p in pipelines.values():
             p.close()
         shutil.rmtree(folder, ignore_errors=True)
+    commits = commit_costs(children=children, repeats=commit_repeats)
+    load.append(os.getloadavg()[0])
     spans = requests * (children + 1)
     result: dict = {
         "requests": requests,
@@ -224,6 +279,8 @@ def measure(requests: int = 50000, children: int = 10, rounds: int = 5) -> dict:
         "spans_per_round": spans,
         "rounds": rounds,
         "loadavg_1m": load,
+        "inline_row_limit": Settings().inline_row_limit,
+        "commits": commits,
         "variants": {},
     }
     for variant, rs in runs.items():
@@ -259,9 +316,9 @@ def render(result: dict) -> list[str]:
         "into the real StoreWriter, until `writer.flush` reports every request committed; "
         "medians. *sink alone*: the same requests folded beforehand and submitted at once "
         "(the writer's capacity, no generating thread competing for the GIL); *1,000 per "
-        f"commit*: the same, flushed every {CHUNK:,} requests (batches under DuckLake's "
-        f"inlining limit of {_inline_row_limit():,} rows per table go into the SQLite catalog as "
-        "rows, not Parquet). "
+        f"commit*: the same, flushed every {CHUNK:,} requests (batches of at most "
+        f"{result['inline_row_limit']:,} rows per table, OTEL_PERF_INLINE_ROW_LIMIT, would go "
+        "into the SQLite catalog as rows, not Parquet). "
         "*writer rows/s*: rows of every table / time inside the writer's `_write` "
         "(Arrow batch + transaction); *insert rows/s*: the transaction alone; *busy*: share "
         f"of the round the writer thread was writing. Target ≥ {TARGET_SPANS_S:,} spans/s. "
@@ -284,19 +341,35 @@ def render(result: dict) -> list[str]:
             + (f"{r['generate_spans_s']:,.0f} | " if "alone" not in variant else "– | ")
             + tail
         )
+    commits = result["commits"]
+    lines += [
+        "",
+        "One commit (`StoreSession.insert`, DuckDB threads as the writer's), process CPU, "
+        f"median of {commits['repeats']}, rows inlined in the SQLite catalog or written as "
+        "Parquet (one file per table), interleaved:",
+        "",
+        "| requests per commit | rows (all tables) | inlined CPU ms | Parquet CPU ms |",
+        "|---:|---:|---:|---:|",
+    ]
+    for n, c in commits["sizes"].items():
+        lines.append(
+            f"| {n:,} | {c['rows']:,} | {c['inlined_cpu_ms']:.1f} | {c['parquet_cpu_ms']:.1f} |"
+        )
     return lines
 
 
 def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 rounds of 10,000 requests")
+    parser.add_argument(
+        "--quick", action="store_true", help="3 rounds of 10,000 requests, 5 commits per size"
+    )
     parser.add_argument("--requests", type=int)
     parser.add_argument("--children", type=int, default=10)
     parser.add_argument("--rounds", type=int)
     args = parser.parse_args()
     requests = args.requests or (10_000 if args.quick else 50_000)
     rounds = args.rounds or (3 if args.quick else 5)
-    result = measure(requests, args.children, rounds)
+    result = measure(requests, args.children, rounds, 5 if args.quick else 7)
     print("\n".join(render(result)))
     return result
 

@@ -179,6 +179,41 @@ def demo_wait(port: int, proc: subprocess.Popen) -> None:
     raise SystemExit("otlp_ingest: otel-perf serve did not start")
 
 
+TARGET_SPANS_S_PER_CORE = 50_000
+
+
+def measure(
+    traces: int = 20000, children: int = 7, batch: int = 2000, clients: int = 4, plain=False
+) -> dict:
+    load = [os.getloadavg()[0]]
+    result = run(traces, children, batch, clients, plain)
+    load.append(os.getloadavg()[0])
+    return {**result, "traces": traces, "children": children, "batch": batch,
+            "clients": clients, "cores": os.cpu_count(), "loadavg_1m": load}  # fmt: skip
+
+
+def render(result: dict) -> list[str]:
+    load = result["loadavg_1m"]
+    return [
+        "## Ingest: OTLP receiver",
+        "",
+        f"`python -m benchmarks.otlp_ingest`: {result['traces']:,} traces (a SERVER root with "
+        f"{result['children']} DB children: {result['spans']:,} spans, {result['mode']}) "
+        f"pre-encoded as {result['payloads']} OTLP/HTTP protobuf payloads of "
+        f"{result['batch']:,} spans ({result['payload_kib']} KiB each), POSTed by "
+        f"{result['clients']} client threads to a real `otel-perf serve` (one process) with a "
+        "DuckLake store in a temp folder. *Accepted*: spans / time until the last 200; "
+        "*stored*: spans / time until the server's writer reports every root committed. "
+        f"Target ≥ {TARGET_SPANS_S_PER_CORE:,} spans/s per core. {result['cores']} cores; "
+        f"load average (1 min): {min(load):.1f}–{max(load):.1f}.",
+        "",
+        "| accepted spans/s | stored spans/s | 503 refusals | server peak RSS MiB |",
+        "|---:|---:|---:|---:|",
+        f"| {result['accept_spans_per_s']:,} | {result['end_to_end_spans_per_s']:,} | "
+        f"{result['refused_503']} | {result['peak_rss_mb']} |",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--traces", type=int, default=20000)
@@ -187,7 +222,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--plain", action="store_true", help="no perf.* facts: derived")
     args = parser.parse_args()
-    print(json.dumps(run(args.traces, args.children, args.batch, args.clients, args.plain)))
+    result = measure(args.traces, args.children, args.batch, args.clients, args.plain)
+    print("\n".join(render(result)))
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

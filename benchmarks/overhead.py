@@ -67,14 +67,17 @@ REQUESTS = {
 ENDPOINTS = tuple(REQUESTS)
 VARIANTS = ("bare", "plain", "otel-perf", "otel-perf-otlp", "sentry", "silk")
 # Chosen with --variants only: otel-perf with every commit written as Parquet files
-# (OTEL_PERF_INLINE_ROW_LIMIT=0) instead of rows inlined in the catalog.
-OPTIONAL_VARIANTS = ("otel-perf-files",)
+# (OTEL_PERF_INLINE_ROW_LIMIT=0) instead of rows inlined in the catalog; the app without a
+# store, exporting OTLP to otel-perf serve (the lighter path for app processes).
+OPTIONAL_VARIANTS = ("otel-perf-files", "otel-perf-remote")
 DESCRIPTIONS = {
     "bare": "no instrumentation",
     "plain": "plain OpenTelemetry SDK, same instrumentations, exporter none",
     "otel-perf": "otel-perf defaults (local store, no exporter)",
     "otel-perf-otlp": "otel-perf defaults + OTLP/HTTP export to a local sink",
     "otel-perf-files": "otel-perf with OTEL_PERF_INLINE_ROW_LIMIT=0 (Parquet per commit)",
+    "otel-perf-remote": "otel-perf, no store in the app: OTLP/HTTP to otel-perf serve, which "
+    "stores (its CPU is not in the app's)",
     "sentry": "sentry-sdk, Django integration, traces_sample_rate=1.0, transport to a local sink",
     "silk": "django-silk defaults (middleware + app, records into the app's sqlite)",
 }
@@ -145,8 +148,12 @@ def start_variant(
     return proc, port
 
 
-def variant_spec(variant: str, sink_port: int | None) -> tuple[str, dict[str, str]]:
+def variant_spec(
+    variant: str, sink_port: int | None, receiver_port: int | None = None
+) -> tuple[str, dict[str, str]]:
     """(how the app is started: bare / plain / otel-perf, the extra environment)."""
+    if variant == "otel-perf-remote":
+        return "otel-perf", peers.remote_env(receiver_port)
     if variant == "otel-perf-otlp":
         return "otel-perf", peers.otlp_env(sink_port)
     if variant == "otel-perf-files":
@@ -251,7 +258,7 @@ def measure(
     samples = {(v, e): [] for v in active for e in ENDPOINTS}
     cpu = {(v, e): 0 for v in active for e in ENDPOINTS}
     load_start = os.getloadavg()
-    sink = None
+    sink = receiver = None
     with tempfile.TemporaryDirectory(prefix="otel-perf-bench-") as tmp:
         upstream = os.path.join(tmp, "upstream")
         if "plain" in active:
@@ -263,8 +270,14 @@ def measure(
         try:
             if {"sentry", "otel-perf-otlp"} & set(active):
                 sink = peers.start_sink()
+            if "otel-perf-remote" in active:
+                receiver = peers.start_receiver(
+                    os.path.join(tmp, "store-receiver"), os.path.join(tmp, "receiver.log")
+                )
             for v in active:
-                kind, extra = variant_spec(v, sink[1] if sink else None)
+                kind, extra = variant_spec(
+                    v, sink[1] if sink else None, receiver[1] if receiver else None
+                )
                 db = peers.variant_database(base_db, v, tmp, app_dir, env)
                 servers[v] = start_variant(kind, tmp, app_dir, upstream, workers, extra, db, v)
                 pids[v] = worker_pids(servers[v][0], workers)
@@ -286,13 +299,20 @@ def measure(
             whole = {v: cpu_seconds(pids[v]) - whole_start[v] for v in active}
             memory = {v: memory_mb(pids[v]) for v in active}
             exported = peers.sink_stats(sink[1]) if sink else {}
+            if receiver:
+                stats = peers.receiver_stats(receiver[1])
+                exported["remote"] = {
+                    "requests": stats["writer_requests_written"],
+                    "spans": stats["spans_received"],
+                }
             load_end = os.getloadavg()
         finally:
             for proc, _ in servers.values():
                 demo.stop(proc)
-            if sink:
-                sink[0].kill()
-                sink[0].wait()
+            for helper in (sink, receiver):
+                if helper:
+                    helper[0].kill()
+                    helper[0].wait()
     result = {
         "rounds": rounds,
         "requests": requests,
@@ -331,7 +351,9 @@ def measure(
     per_variant_requests = rounds * requests * len(ENDPOINTS)
     for v in active:
         rss, pss = memory[v]
-        sink_key = {"sentry": "sentry", "otel-perf-otlp": "otlp"}.get(v)
+        sink_key = {"sentry": "sentry", "otel-perf-otlp": "otlp", "otel-perf-remote": "remote"}.get(
+            v
+        )
         result["processes"][v] = {
             "rss_mb": rss,
             "pss_mb": pss,
@@ -416,7 +438,10 @@ def render(over: dict) -> list[str]:
     for v in active:
         p = over["processes"][v]
         sent = p["exported"]
-        sent = f"{sent['requests']} POSTs, {sent['bytes'] / 1024:.0f} KiB" if sent else "—"
+        if sent and "spans" in sent:
+            sent = f"{sent['requests']} requests stored by the receiver ({sent['spans']} spans)"
+        else:
+            sent = f"{sent['requests']} POSTs, {sent['bytes'] / 1024:.0f} KiB" if sent else "—"
         lines.append(
             f"| {v} | {p['cpu_ms_per_request']:.2f} | "
             f"{p['cpu_ms_per_request_incl_background']:.2f} | {p['rss_mb']:.0f} | "

@@ -131,6 +131,37 @@ def otlp_env(sink_port: int) -> dict[str, str]:
     }
 
 
+def start_receiver(store: str, log_path: str) -> tuple[subprocess.Popen, int]:
+    """``otel-perf serve`` with its OTLP receiver writing ``store``: the other end of the
+    lighter path for app processes (the app keeps no store; it exports OTLP here)."""
+    port, otlp_port = demo.free_port(), demo.free_port()
+    log = open(log_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "otel_perf.cli", "serve", "--store", store, "--port", str(port),
+         "--otlp-port", str(otlp_port), "--log-level", "warning"],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    demo.wait_ready(f"http://127.0.0.1:{otlp_port}", proc, path="/health")
+    return proc, otlp_port
+
+
+def receiver_stats(otlp_port: int) -> dict:
+    """The receiver's counters (spans received, roots stored, the writer's written/dropped)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{otlp_port}/health", timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def remote_env(otlp_port: int) -> dict[str, str]:
+    """The app keeps no store (no duckdb/pyarrow in its processes) and exports OTLP/HTTP to
+    ``otel-perf serve``, which derives and stores the same facts."""
+    return {
+        "OTEL_PERF_STORE": "none",
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{otlp_port}/v1/traces",
+    }
+
+
 def missing_package(variant: str) -> str | None:
     """The package a peer variant needs when it is not installed, else None."""
     from importlib.util import find_spec

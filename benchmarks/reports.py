@@ -33,9 +33,8 @@ from otel_perf.settings import Settings
 from otel_perf.storage import parse_address
 from otel_perf.storage.rows import ARROW_SCHEMAS, suggestion
 from otel_perf.storage.session import StoreSession
-from query_api import queries as Q
 from query_api.params import Params
-from query_api.reports import REST_REPORTS, SPEC_ACTIONS, stats
+from query_api.reports import REST_REPORTS, SPEC_ACTIONS
 from query_api.reports.common import EARLIEST
 from query_api.store import StoreReader
 
@@ -382,114 +381,6 @@ class Generator:
         }
 
 
-# -- The proposal measured beside the reports: hourly rollups for stats' two full scans ------
-
-ROLLUP_TABLE = """
-CREATE TABLE IF NOT EXISTS bench_hourly (
-    hour TIMESTAMP, samples BIGINT, weight DOUBLE, duration_w DOUBLE, error_w DOUBLE,
-    db_time_w DOUBLE, cache_time_w DOUBLE, memory_w DOUBLE, memory_weight DOUBLE,
-    cache_hits_w DOUBLE, cache_misses_w DOUBLE, db_count_w DOUBLE, slow_db_w DOUBLE)
-"""
-# The elected maintenance appends the hours closed since its last run: [$since, $until).
-ROLLUP_INSERT = """
-INSERT INTO bench_hourly
-WITH r AS (
-    SELECT time_bucket(INTERVAL 1 HOUR, timestamp) AS hour, count(*) AS samples,
-           sum(weight) AS weight, sum(duration_ms * weight) AS duration_w,
-           sum(CASE WHEN error THEN weight ELSE 0 END) AS error_w,
-           sum(db_time_ms * weight) AS db_time_w, sum(cache_time_ms * weight) AS cache_time_w,
-           sum(memory_usage_mb * weight) AS memory_w,
-           sum(weight) FILTER (WHERE memory_usage_mb IS NOT NULL) AS memory_weight,
-           sum(cache_hits * weight) AS cache_hits_w,
-           sum(cache_misses * weight) AS cache_misses_w,
-           sum(db_count * weight) AS db_count_w
-    FROM requests WHERE timestamp >= $since AND timestamp < $until GROUP BY hour
-), d AS (
-    SELECT time_bucket(INTERVAL 1 HOUR, timestamp) AS hour,
-           sum(slow_count * weight) AS slow_db_w
-    FROM db_statements WHERE timestamp >= $since AND timestamp < $until GROUP BY hour
-)
-SELECT coalesce(r.hour, d.hour), coalesce(samples, 0), coalesce(weight, 0), duration_w,
-       error_w, db_time_w, cache_time_w, memory_w, memory_weight, cache_hits_w, cache_misses_w,
-       db_count_w, coalesce(slow_db_w, 0)
-FROM r FULL OUTER JOIN d ON r.hour = d.hour
-"""
-ROLLED_UNTIL = "SELECT max(hour) + INTERVAL 1 HOUR FROM bench_hourly"
-
-_RAW = """
-    SELECT weight, duration_ms * weight, CASE WHEN error THEN weight ELSE 0 END,
-           db_time_ms * weight, cache_time_ms * weight, memory_usage_mb * weight,
-           CASE WHEN memory_usage_mb IS NOT NULL THEN weight END, cache_hits * weight,
-           cache_misses * weight, db_count * weight, 0
-    FROM requests WHERE timestamp >= {lo} AND timestamp < {hi}"""
-# Closed hours from the rollup, the edges ([start, a) and [b, end)) from the raw rows.
-REQUEST_OVERVIEW = f"""
-WITH parts (weight, duration_w, error_w, db_time_w, cache_time_w, memory_w, memory_weight,
-            cache_hits_w, cache_misses_w, db_count_w, slow_db_w) AS (
-    SELECT weight, duration_w, error_w, db_time_w, cache_time_w, memory_w, memory_weight,
-           cache_hits_w, cache_misses_w, db_count_w, slow_db_w
-    FROM bench_hourly WHERE hour >= $a AND hour < $b
-    UNION ALL {_RAW.format(lo="$start", hi="$a")}
-    UNION ALL {_RAW.format(lo="$b", hi="$end")}
-)
-SELECT sum(weight) AS total, sum(duration_w) / sum(weight) AS avg_ms,
-       sum(error_w) / sum(weight) AS error_rate, sum(db_time_w) / sum(weight) AS avg_db_ms,
-       sum(cache_time_w) / sum(weight) AS avg_cache_ms,
-       sum(memory_w) / sum(memory_weight) AS avg_memory_mb,
-       sum(cache_hits_w) AS cache_hits, sum(cache_misses_w) AS cache_misses,
-       sum(db_count_w) / sum(weight) AS avg_queries
-FROM parts
-"""
-SLOW_DB_STATEMENTS = """
-SELECT coalesce(sum(s), 0) FROM (
-    SELECT slow_db_w AS s FROM bench_hourly WHERE hour >= $a AND hour < $b
-    UNION ALL SELECT slow_count * weight FROM db_statements
-        WHERE timestamp >= $start AND timestamp < $a
-    UNION ALL SELECT slow_count * weight FROM db_statements
-        WHERE timestamp >= $b AND timestamp < $end
-)
-"""
-
-
-def hour_floor(t: datetime) -> datetime:
-    return t.replace(minute=0, second=0, microsecond=0)
-
-
-def split(start: datetime, end: datetime, rolled_until: datetime | None) -> tuple:
-    """[a, b): the closed hours inside [start, end) the rollup holds; a == b when none."""
-    a = hour_floor(start) + (timedelta(hours=1) if start != hour_floor(start) else timedelta())
-    b = min(hour_floor(end), rolled_until) if rolled_until else a
-    if b <= a:
-        a = b = start
-    return a, b
-
-
-class RollupCursor:
-    """A cursor that answers stats' two scans from the rollup; everything else unchanged."""
-
-    REPLACED = {Q.REQUEST_OVERVIEW: REQUEST_OVERVIEW, Q.SLOW_DB_STATEMENTS: SLOW_DB_STATEMENTS}
-
-    def __init__(self, cursor) -> None:
-        self.cursor = cursor
-        self.rolled_until = None
-        self.checked = False
-
-    def execute(self, sql: str, parameters: dict | None = None):
-        if sql not in self.REPLACED:
-            return self.cursor.execute(sql, parameters)
-        if not self.checked:
-            self.rolled_until = self.cursor.execute(ROLLED_UNTIL).fetchone()[0]
-            self.checked = True
-        a, b = split(parameters["start"], parameters["end"], self.rolled_until)
-        return self.cursor.execute(self.REPLACED[sql], {**parameters, "a": a, "b": b})
-
-
-def create_rollup(con, now: datetime) -> None:
-    """What the elected maintenance would do, for every hour closed before ``now``."""
-    con.execute(ROLLUP_TABLE)
-    con.execute(ROLLUP_INSERT, {"since": EARLIEST, "until": hour_floor(now)})
-
-
 def _disk_bytes(path: str) -> int:
     if os.path.isfile(path):
         return sum(os.path.getsize(p) for p in (path, path + ".wal") if os.path.exists(p))
@@ -530,10 +421,6 @@ def build(paths: dict[str, str], size: int, now: datetime, seed: int = 7) -> dic
             t = time.perf_counter()
             session.maintain()
             timing[kind]["checkpoint_s"] = time.perf_counter() - t
-            t = time.perf_counter()
-            create_rollup(session.con, now)
-            session.maintain()
-            timing[kind]["rollup_s"] = time.perf_counter() - t
     finally:
         for session in sessions.values():
             session.close()
@@ -547,16 +434,8 @@ def windows(now: datetime) -> dict[str, Params]:
     return {"all": Params(start=EARLIEST), "24h": Params(start=now - timedelta(hours=24))}
 
 
-def _stats_with_rollup(cursor, params: Params, settings: Settings, now: datetime) -> dict:
-    return stats.report(RollupCursor(cursor), params, settings, now)
-
-
 def reports() -> dict:
-    return (
-        {name: SPEC_ACTIONS[name] for name in SPEC}
-        | {"stats+rollup": _stats_with_rollup}
-        | {name: REST_REPORTS[name] for name in REST}
-    )
+    return {name: SPEC_ACTIONS[name] for name in SPEC} | {name: REST_REPORTS[name] for name in REST}
 
 
 def measure(path: str, now: datetime, rounds: int) -> dict:
@@ -583,9 +462,9 @@ def measure(path: str, now: datetime, rounds: int) -> dict:
                     times[(name, label)].append((time.perf_counter() - t) * 1000)
     finally:
         reader.close()
-    # The rollup must give the very same report, or its latency means nothing.
-    same = all(bodies[("stats", w)] == bodies[("stats+rollup", w)] for w in windows(now))
-    result = {"open_ms": open_ms, "rollup_same_body": same}
+    # stats reads the hourly totals: the body must be the one the rows give, or its latency
+    # means nothing (the raw figures recomputed here, independently of the report's SQL).
+    result = {"open_ms": open_ms, "totals_match_rows": _totals_match(path, now, bodies)}
     for key, values in times.items():
         values.sort()
         result[key] = {
@@ -595,27 +474,101 @@ def measure(path: str, now: datetime, rounds: int) -> dict:
     return result
 
 
-def run(sizes: list[int], kinds: list[str], rounds: int, folder: str) -> dict:
+def _kept(keep: str, size: int, kinds: list[str]) -> dict | None:
+    """The build record of stores kept in ``keep`` for ``size`` (None: build them)."""
+    try:
+        with open(os.path.join(keep, f"{size}.json")) as file:
+            record = json.load(file)
+    except (OSError, ValueError):
+        return None
+    return record if set(kinds) <= set(record["store"]) - {"rows", "build_s"} else None
+
+
+def _totals_match(path: str, now: datetime, bodies: dict) -> bool:
+    """stats' request and DB figures over the hourly totals against the same figures summed
+    over the rows (numpy, from the Parquet/DuckDB rows read as Arrow)."""
+    reader = StoreReader(path)
+    try:
+        with reader.cursor() as cursor:
+            for label, params in windows(now).items():
+                window = {"start": params.start or EARLIEST, "end": datetime(9999, 1, 1)}
+                where = "WHERE timestamp >= $start AND timestamp < $end"
+                req = cursor.execute(
+                    f"SELECT duration_ms, error, db_count, weight FROM requests {where}", window
+                ).to_arrow_table()
+                slow = cursor.execute(
+                    f"SELECT slow_count, weight FROM db_statements {where}", window
+                ).to_arrow_table()
+                w = req["weight"].to_numpy()
+
+                def mean(column, digits, w=w, req=req):
+                    return round(float((req[column].to_numpy() * w).sum() / w.sum()), digits)
+
+                slow_w = slow["slow_count"].to_numpy() * slow["weight"].to_numpy()
+                body = bodies[("stats", label)]
+                expected = {
+                    "total_requests": int(round(w.sum())),
+                    "avg_response_time_ms": mean("duration_ms", 3),
+                    "error_rate": mean("error", 4),
+                    "avg_queries_per_request": mean("db_count", 2),
+                    "slow_db_queries": int(round(float(slow_w.sum()))),
+                }
+                got = {
+                    **{k: body["overview"][k] for k in ("total_requests", "error_rate")},
+                    "avg_response_time_ms": body["overview"]["avg_response_time_ms"],
+                    **{k: body["database_stats"][k]
+                       for k in ("avg_queries_per_request", "slow_db_queries")},
+                }  # fmt: skip
+                if got != expected:
+                    print(json.dumps({"mismatch": label, "got": got, "expected": expected}))
+                    return False
+    finally:
+        reader.close()
+    return True
+
+
+def run(
+    sizes: list[int], kinds: list[str], rounds: int, folder: str, keep: str | None = None
+) -> dict:
+    """Build (or, with ``keep``, reuse) the stores of each size and time the reports.
+
+    ``keep``: a folder where the stores are built once and kept, with their build record
+    (``<size>.json``, holding the ``now`` they were built for); later runs reuse them."""
     now = datetime.utcnow().replace(second=0, microsecond=0)  # noqa: DTZ003 (naive UTC)
     result: dict = {"rounds": rounds, "sizes": sizes, "kinds": kinds, "stores": {}}
-    work = tempfile.mkdtemp(prefix="otel-perf-reports-", dir=folder)
+    work = keep or tempfile.mkdtemp(prefix="otel-perf-reports-", dir=folder)
+    os.makedirs(work, exist_ok=True)
     try:
         for size in sizes:
             paths = {
                 kind: os.path.join(work, f"{size}" + (".duckdb" if kind == "duckdb" else ""))
                 for kind in kinds
             }
-            store = build(paths, size, now)
+            record = _kept(work, size, kinds) if keep else None
+            if record is None:
+                for path in paths.values():
+                    shutil.rmtree(path) if os.path.isdir(path) else None
+                    os.remove(path) if os.path.isfile(path) else None
+                store = build(paths, size, now)
+                if keep:
+                    with open(os.path.join(work, f"{size}.json"), "w") as file:
+                        json.dump({"now": now.isoformat(), "store": store}, file)
+            else:
+                store = {k: v for k, v in record["store"].items() if k in kinds or
+                         k in ("rows", "build_s")}  # fmt: skip
+            size_now = datetime.fromisoformat(record["now"]) if record else now
             print(json.dumps({"size": size, **store}), flush=True)
             for kind, path in paths.items():
-                store[kind]["latency"] = measure(path, now, rounds)
+                store[kind]["latency"] = measure(path, size_now, rounds)
                 latency = {" ".join(k) if isinstance(k, tuple) else k: v
                            for k, v in store[kind]["latency"].items()}  # fmt: skip
                 print(json.dumps({"size": size, "kind": kind, "latency": latency}), flush=True)
-                shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+                if not keep:
+                    shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
             result["stores"][size] = store
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
     return result
 
 
@@ -641,8 +594,8 @@ def render(result: dict) -> list[str]:
         f"{TARGET_MS:g} ms for stats, alerts and slow_queries at the largest size.",
         "",
         "| requests | store | build s | insert s | checkpoint s | size MiB | open ms "
-        "| rollup s | rollup = stats |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---|",
+        "| stats = rows |",
+        "|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     for size in sizes:
         s = stores[size]
@@ -651,8 +604,8 @@ def render(result: dict) -> list[str]:
             lines.append(
                 f"| {size:,} | {kind} | {s['build_s']:.0f} | {k['insert_s']:.0f} | "
                 f"{k['checkpoint_s']:.1f} | {k['bytes'] / 2**20:.0f} | "
-                f"{k['latency']['open_ms']:.0f} | {k['rollup_s']:.1f} | "
-                f"{'yes' if k['latency']['rollup_same_body'] else 'NO'} |"
+                f"{k['latency']['open_ms']:.0f} | "
+                f"{'yes' if k['latency']['totals_match_rows'] else 'NO'} |"
             )
     head = [f"{_size(size)} {kind}" for size in sizes for kind in kinds]
     lines += [
@@ -687,10 +640,13 @@ def main() -> None:
     parser.add_argument("--store-kinds", default="ducklake,duckdb")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--dir", default=tempfile.gettempdir(), help="where stores are built")
+    parser.add_argument(
+        "--keep", metavar="DIR", help="build the stores in DIR once, keep them and reuse them"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     kinds = [k.strip() for k in args.store_kinds.split(",")]
-    print("\n".join(render(run(sizes, kinds, args.rounds, args.dir))))
+    print("\n".join(render(run(sizes, kinds, args.rounds, args.dir, keep=args.keep))))
 
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@
 For each size, a fresh DuckLake store gets the synthetic data of ``benchmarks.reports`` (its
 ``Generator``: 7 days, 30 endpoints, ~3 DB statement rows per request, GraphQL operations for
 10 % of requests, heartbeats, system samples and alerts) through ``StoreSession.insert``, in
-time order, then ``StoreSession.maintain`` (retention, ``CHECKPOINT``). No rollup table: the
-reports run as shipped. Then stats, alerts, slow_queries (``SPEC_ACTIONS``), endpoints and
-summary (``REST_REPORTS``) are called as the API calls them (a cursor from ``StoreReader``),
+time order (which also fills ``hourly_totals``, stats' hourly sums), then
+``StoreSession.maintain`` (retention, ``CHECKPOINT``): the reports run as shipped. Then
+stats, alerts, slow_queries (``SPEC_ACTIONS``), endpoints and summary (``REST_REPORTS``) are
+called as the API calls them (a cursor from ``StoreReader``),
 over all data and over the last 24 hours, in interleaved rounds after one warm-up round;
 median and p95 (nearest rank: with fewer than 20 rounds, that is the slowest round). Size:
 the current snapshot's Parquet files + the SQLite catalog (*live*) and the whole folder. The

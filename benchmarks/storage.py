@@ -11,16 +11,17 @@ name, type, document, hash, complexity — and DB spans inside resolver field pa
 an N+1), about 1 % errors and 3 % 4xx; 80 % of requests carry a user pseudonym. Then the
 writer shuts down and the store is maintained as ``otel-perf maintain`` does
 (``StoreSession.maintain``: retention, then ``CHECKPOINT``: inlined rows flushed to Parquet,
-small files merged).
+small files merged; then the SQLite catalog's free pages, which the flushed rows leave,
+given back by ``VACUUM`` when they are a large share of it: storage/catalog_space.py).
 
 *Spans in* = every span the app produced (roots, GraphQL operation spans, DB spans): what a
 trace store would keep one row each for. *Rows* = what otel-perf keeps instead (one row per
 request, per distinct statement per request, per N+1 group, per GraphQL operation, plus its
 own heartbeats, samples and alerts). Size = the data folder + the SQLite catalog. Files that
 maintenance superseded stay on disk for an hour (readers may still use them): the *live*
-size counts only files of the current snapshot (from the catalog), the *folder* size
-everything. Bytes per stored span = live size / spans in; per request = live size /
-requests.
+size counts only files of the current snapshot (from the catalog) plus the whole catalog
+file (free pages included: they are on disk), the *folder* size everything. Bytes per stored
+span = live size / spans in; per request = live size / requests.
 """
 
 from __future__ import annotations
@@ -339,11 +340,13 @@ def render(result: dict) -> list[str]:
         "(30 REST endpoints with 2–9 distinct statements each, 5 % N+1 loops, 10 % GraphQL "
         "operations with resolver field paths, ~1 % errors, 80 % with a user) through the "
         "real pipeline into a DuckLake folder, then `StoreSession.maintain` (what "
-        "`otel-perf maintain` runs: retention, `CHECKPOINT`). *Spans in*: every span the "
+        "`otel-perf maintain` runs: retention, `CHECKPOINT`, then `VACUUM` of the SQLite "
+        "catalog when free pages are over a quarter of it). *Spans in*: every span the "
         f"app produced ({result['spans_in']:,}, {result['spans_in'] / result['requests']:.1f} "
         f"per request); *rows*: what the store keeps instead ({result['rows']:,}, "
         f"{result['rows'] / result['requests']:.2f} per request, all tables). *Live*: the "
-        "current snapshot's Parquet files + the SQLite catalog; *folder*: everything on disk, "
+        "current snapshot's Parquet files + the SQLite catalog file (its free pages included); "
+        "*folder*: everything on disk, "
         "including files maintenance superseded (deleted after an hour). "
         f"Target ≤ {TARGET_BYTES_PER_SPAN} bytes per stored span. Load average (1 min): "
         f"{min(load):.1f}–{max(load):.1f}.",

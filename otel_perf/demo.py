@@ -238,6 +238,7 @@ def print_summary(store: str, out=sys.stdout, pools: bool = False) -> None:
     from otel_perf.cli import format_table
     from otel_perf.storage import open_store, parse_address
     from query_api import queries_pool as pool_queries
+    from query_api.weighted import statement_for
 
     con = open_store(parse_address(store), read_only=True)
     try:
@@ -247,7 +248,7 @@ def print_summary(store: str, out=sys.stdout, pools: bool = False) -> None:
             ("N+1 findings", queries.N_PLUS_ONE_FINDINGS, [10]),
             *([("Connection pools", pool_queries.DEMO_POOLS, [])] if pools else []),
         ):
-            result = con.execute(sql, params)
+            result = con.execute(statement_for(con, sql, params), params)
             columns = [d[0] for d in result.description]
             print(f"\n{title}\n", file=out)
             print(format_table(columns, result.fetchall(), max_width=90), file=out)

@@ -1,5 +1,7 @@
 """Named SQL for the CLI's own summaries (the reports' SQL lives in ``query_api``)."""
 
+from query_api.weighted import weighted
+
 ENDPOINT_SUMMARY = """
 SELECT endpoint,
        sum(weight)::BIGINT                                    AS requests,
@@ -28,10 +30,14 @@ FROM requests
 N_PLUS_ONE_FINDINGS = """
 SELECT endpoint,
        statement,
-       count(*)                     AS requests,
+       sum(weight)::BIGINT          AS requests,
        max(executions)              AS executions_per_request
 FROM n_plus_one
 GROUP BY endpoint, statement
 ORDER BY requests DESC, endpoint
 LIMIT ?
 """
+
+# Weighted twins (query_api/weighted.py): run instead when the store has sampled rows.
+ENDPOINT_SUMMARY_WEIGHTED = weighted(ENDPOINT_SUMMARY)
+OVERALL_SUMMARY_WEIGHTED = weighted(OVERALL_SUMMARY)

@@ -4,12 +4,22 @@ Resident memory comes from ``/proc/self/statm`` through one file descriptor kept
 with ``pread`` (a procfs read: no disk I/O, about a microsecond); where procfs is missing,
 ``getrusage``'s peak is the best available figure. These are process-level numbers:
 concurrent requests in one process share them (documented in the glossary).
+
+Each reading is a system call, and on the request path a system call costs several times its
+own microsecond (the caches and TLB it disturbs slow the Python code after it). So the peak
+at a request's start is not read afresh when this process read it at most
+``PEAK_REUSE_NS`` before that start (typically the previous request's end): the lifetime
+peak never falls, so that reading is a lower bound of the peak at the start, and exactly the
+peak whenever nothing raised it in between — then ``peak_memory_mb`` is unchanged. If the
+peak did rise in that short gap, the rise is counted as the request's. A request thus costs
+three readings (RSS at start; RSS and peak at end) instead of four.
 """
 
 from __future__ import annotations
 
 import os
 import resource
+import time
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _MIB = 1024.0 * 1024.0
@@ -40,9 +50,38 @@ def rss_bytes() -> int:
     return max_rss_bytes()
 
 
+PEAK_REUSE_NS = 100_000_000  # 100 ms: a peak reading this recent serves a request's start
+
+# (time.time_ns() when read, ru_maxrss in bytes) of the newest peak reading in this process;
+# one tuple so that a concurrent reader never pairs one reading's time with another's value.
+_last_peak: tuple[int, int] = (0, 0)
+
+
 def max_rss_bytes() -> int:
-    """The process's lifetime peak RSS (ru_maxrss is KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """The process's lifetime peak RSS (ru_maxrss is KiB on Linux), read now."""
+    global _last_peak
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    _last_peak = (time.time_ns(), peak)
+    return peak
+
+
+def max_rss_bytes_at(start_ns: int) -> int:
+    """The lifetime peak RSS as of ``start_ns`` (a ``time.time_ns()`` value just past): the
+    newest reading when it was taken at most ``PEAK_REUSE_NS`` before, else a fresh one."""
+    read_at, peak = _last_peak
+    if 0 <= start_ns - read_at <= PEAK_REUSE_NS:
+        return peak
+    return max_rss_bytes()
+
+
+def _forget_peak() -> None:
+    # A forked child has its own peak: the parent's reading must not stand for it.
+    global _last_peak
+    _last_peak = (0, 0)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_peak)
 
 
 def memory_figures(

@@ -31,7 +31,7 @@ from processors.facts import (
     summarize_db,
 )
 from processors.graphql.field_path import current_path as current_field_path
-from processors.memory import max_rss_bytes, memory_figures, rss_bytes
+from processors.memory import max_rss_bytes, max_rss_bytes_at, memory_figures, rss_bytes
 
 _logger = logging.getLogger("otel_perf")
 _NS_PER_MS = 1_000_000.0
@@ -58,11 +58,11 @@ class LocalTrace:
         "operations",
     )
 
-    def __init__(self, root_span_id: int, kind: str) -> None:
+    def __init__(self, root_span_id: int, kind: str, start_ns: int) -> None:
         self.root_span_id = root_span_id
         self.kind = kind  # "request" | "operation"
         self.rss_start = rss_bytes()
-        self.maxrss_start = max_rss_bytes()
+        self.maxrss_start = max_rss_bytes_at(start_ns)  # usually the last root's end reading
         # (span_id, parent_span_id, statement, duration_ns, db_system, graphql field path)
         self.db: list[tuple[int, int, str, int, str | None, object]] = []
         self.db_last_end = 0  # end time (ns) of the newest entry in ``db``
@@ -128,7 +128,7 @@ class PerfSpanProcessor(SpanProcessor):
             traces = self._traces
             if len(traces) >= self._settings.max_open_traces:
                 self._evict_oldest()
-            trace = LocalTrace(ctx.span_id, kind)
+            trace = LocalTrace(ctx.span_id, kind, span.start_time)
             traces[ctx.trace_id] = trace
             # Facts must be set while the root is still open; the SDK's end() freezes
             # attributes before any processor hook runs, so fold just before it.
@@ -150,34 +150,38 @@ class PerfSpanProcessor(SpanProcessor):
             attrs = attribute_dict(span)
             statement = attrs.get("db.statement") or attrs.get("db.query.text")
             if statement is not None:
+                # Every span and context property is a Python call: each is read once.
+                span_id = ctx.span_id
+                start, end = span.start_time, span.end_time
                 parent = span.parent
                 parent_id = parent.span_id if parent is not None else 0
                 db = trace.db
-                scope = span.instrumentation_scope
-                if db and scope is not None and scope.name == _SQLALCHEMY_SCOPE:
-                    # SQLAlchemy's span is not current while the driver executes, so the
-                    # driver's span (psycopg, sqlite3) is its sibling, not its child, and
-                    # summarize_db's twin rule cannot see it. That span ended just before
-                    # this one, inside it, with the same parent and statement: make it this
-                    # span's child so that the statement counts once.
-                    last = db[-1]
-                    if (
-                        last[1] == parent_id
-                        and trace.db_last_end >= span.start_time
-                        and last[2].startswith(statement)
-                    ):
-                        db[-1] = (last[0], ctx.span_id, *last[2:])
+                if db:
+                    scope = span.instrumentation_scope
+                    if scope is not None and scope.name == _SQLALCHEMY_SCOPE:
+                        # SQLAlchemy's span is not current while the driver executes, so the
+                        # driver's span (psycopg, sqlite3) is its sibling, not its child, and
+                        # summarize_db's twin rule cannot see it. That span ended just before
+                        # this one, inside it, with the same parent and statement: make it
+                        # this span's child so that the statement counts once.
+                        last = db[-1]
+                        if (
+                            last[1] == parent_id
+                            and trace.db_last_end >= start
+                            and last[2].startswith(statement)
+                        ):
+                            db[-1] = (last[0], span_id, *last[2:])
                 db.append(
                     (
-                        ctx.span_id,
+                        span_id,
                         parent_id,
                         statement,
-                        span.end_time - span.start_time,
+                        end - start,
                         attrs.get("db.system") or attrs.get("db.system.name"),
                         current_field_path.get(),
                     )
                 )
-                trace.db_last_end = span.end_time
+                trace.db_last_end = end
         except Exception:
             self.internal_errors += 1
 

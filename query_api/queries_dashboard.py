@@ -1,11 +1,14 @@
 """Named SQL of the dashboard's reports (``reports/timeseries.py``).
 
-Figures are defined as in ``queries.py`` (weighted counts and averages, exact unweighted
-percentiles), so a dashboard panel and the report it stands beside agree for the same period.
+Figures are defined as in ``queries.py`` (weighted counts and averages, exact percentiles,
+weighted by the ``*_WEIGHTED`` twins when the period has sampled rows), so a dashboard panel
+and the report it stands beside agree for the same period.
 ``$endpoint = ''`` / ``$method = ''`` mean "every endpoint" / "every method".
 """
 
 from __future__ import annotations
+
+from query_api.weighted import weighted
 
 _REQUEST_FILTER = (
     "timestamp >= $start AND timestamp < $end"
@@ -92,3 +95,11 @@ GROUP BY operation_name
 ORDER BY p95_ms DESC, operation_name
 LIMIT $top_n
 """
+
+# -- weighted twins (query_api/weighted.py): run instead when the period has sampled rows ----
+_BUCKET = "time_bucket(to_seconds($bucket_s), timestamp)"
+REQUEST_SERIES_WEIGHTED = weighted(REQUEST_SERIES, partition=_BUCKET)
+REQUEST_TOTALS_WEIGHTED = weighted(REQUEST_TOTALS)
+OPERATION_SERIES_WEIGHTED = weighted(OPERATION_SERIES, partition=_BUCKET)
+OPERATION_TOTALS_WEIGHTED = weighted(OPERATION_TOTALS)
+OPERATIONS_WEIGHTED = weighted(OPERATIONS)

@@ -154,7 +154,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def import_export(con, folder: str) -> dict[str, int]:
     """Append an export to the store ``con`` (migrated, default database); one transaction.
     Returns rows imported per table."""
-    from otel_perf.storage import schema
+    from otel_perf.storage import rollup, schema
 
     with open(os.path.join(folder, MANIFEST)) as f:
         manifest = json.load(f)
@@ -178,6 +178,9 @@ def import_export(con, folder: str) -> dict[str, int]:
         for table, (source, _) in sources.items():
             # BY NAME: an export from an older schema lacks later columns (they stay null).
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {source}")
+            totals = rollup.add_statement(table, source)
+            if totals:  # the stats report's hourly totals (storage/rollup.py)
+                con.execute(totals)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -14,17 +14,8 @@ import duckdb
 
 from otel_perf.storage.address import ALIAS, StoreAddress, StoreUnavailable
 
-# Commits of at most this many rows per table stay in the catalog (no Parquet file per
-# flush; maintenance flushes them): OTEL_PERF_INLINE_ROW_LIMIT unless a process overrides it
-# here (the OTLP receiver sets 0). Inlining costs CPU per row: about 0.1 ms per row into a
-# SQLite catalog, on top of a commit's fixed 25-30 ms either way (measured 2026-11-24 with
-# commits of 5, 50 and 500 requests; `python -m benchmarks.ingest` shows the throughput).
-INLINE_ROW_LIMIT: int | None = None
-
 
 def _inline_row_limit() -> int:
-    if INLINE_ROW_LIMIT is not None:
-        return INLINE_ROW_LIMIT
     from otel_perf.settings import get_settings
 
     return get_settings().inline_row_limit
@@ -109,11 +100,16 @@ def attach(
     address: StoreAddress,
     read_only: bool = False,
     encryption_key: str | None = None,
+    inline_row_limit: int | None = None,
 ) -> None:
     """Attach the store as ``perf`` and make it the default database. ``encryption_key``
     (default: OTEL_PERF_ENCRYPTION_KEY) encrypts a .duckdb file, and makes a DuckLake writer
-    write encrypted data files (docs/operations.md)."""
+    write encrypted data files (docs/operations.md). ``inline_row_limit`` (default:
+    OTEL_PERF_INLINE_ROW_LIMIT): a DuckLake writer's commits of at most this many rows per
+    table stay in the catalog instead of a Parquet file each (maintenance flushes them)."""
     key = _encryption_key() if encryption_key is None else encryption_key
+    if inline_row_limit is None:
+        inline_row_limit = _inline_row_limit()
     try:
         if address.kind == "ducklake" and address.catalog:
             # Several hosts: the catalog in PostgreSQL, the data folder shared (or a URL).
@@ -139,7 +135,7 @@ def attach(
             if read_only:
                 options.append("READ_ONLY")
             else:
-                options.append(f"DATA_INLINING_ROW_LIMIT {int(_inline_row_limit())}")
+                options.append(f"DATA_INLINING_ROW_LIMIT {int(inline_row_limit)}")
                 if key:
                     _load_httpfs(con)
                     options.append("ENCRYPTED")
@@ -181,11 +177,20 @@ def attach(
 
 
 def open_store(
-    address: StoreAddress, read_only: bool = False, encryption_key: str | None = None
+    address: StoreAddress,
+    read_only: bool = False,
+    encryption_key: str | None = None,
+    inline_row_limit: int | None = None,
 ) -> duckdb.DuckDBPyConnection:
     con = connect()
     try:
-        attach(con, address, read_only=read_only, encryption_key=encryption_key)
+        if not read_only and "://" not in address.path:
+            # DuckDB spills to ".tmp" in the working directory by default: the app's own
+            # folder. Spill beside the store instead (seen under a tight memory limit; rare,
+            # but never in the user's source tree).
+            spill = os.path.join(address.lock_dir, ".duckdb_tmp")
+            con.execute(f"SET temp_directory = {_sql_string(spill)}")
+        attach(con, address, read_only, encryption_key, inline_row_limit)
     except BaseException:
         con.close()
         raise

@@ -119,7 +119,21 @@ def run_maintenance(con, address: StoreAddress, retention_days: float | None = N
         run_retention(con, address, retention_days)
     except Exception as exc:
         _logger.warning("otel-perf: retention cleanup failed: %s", exc)
+    try:  # one row per hour in the stats report's totals (storage/rollup.py)
+        from otel_perf.storage.rollup import compact
+
+        compact(con)
+    except Exception as exc:
+        _logger.warning("otel-perf: compacting the hourly totals failed: %s", exc)
     if address.kind == "ducklake":
         con.execute(SET_EXPIRE)
         con.execute(SET_DELETE)
     con.execute(CHECKPOINT)
+    if address.kind == "ducklake" and not address.catalog:
+        # The checkpoint emptied the catalog of inlined rows: give their pages back.
+        try:
+            from otel_perf.storage.catalog_space import reclaim
+
+            reclaim(address.catalog_path)
+        except Exception as exc:
+            _logger.warning("otel-perf: reclaiming the catalog's free space failed: %s", exc)

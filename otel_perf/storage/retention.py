@@ -23,6 +23,7 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from otel_perf.storage import rollup
 from otel_perf.storage.address import StoreAddress
 
 _logger = logging.getLogger("otel_perf")
@@ -74,6 +75,14 @@ DELETE_OLD = {t: f"DELETE FROM {t} WHERE {_deletable(t)}" for t in TIME_COLUMNS}
 DELETE_OLD_INCLUSIVE = {
     t: DELETE_OLD[t].replace(f"{TIME_COLUMNS[t]} < $bound", f"{TIME_COLUMNS[t]} <= $bound", 1)
     for t in TIME_COLUMNS
+}
+# Deleted rows leave the hourly totals in the same transaction (storage/rollup.py).
+SUBTRACT_OLD = {
+    t: (
+        rollup.subtract_statement(t, _deletable(t)),
+        rollup.subtract_statement(t, DELETE_OLD_INCLUSIVE[t].partition(" WHERE ")[2]),
+    )
+    for t in rollup.SOURCES
 }
 HAS_TABLE = (
     "SELECT count(*) > 0 FROM duckdb_tables() WHERE database_name = current_database() "
@@ -153,17 +162,41 @@ def cleanup(
             batches += 1
             row = _run(con, NEXT_BOUND[table], values, retry)
             if not row:  # fewer than a batch left: the rest in one go
-                deleted += _deleted(_run(con, DELETE_OLD[table], values, retry))
+                deleted += _delete(con, table, False, values, retry)
                 break
             bound = {**values, "bound": row[0][0]}
-            count = _deleted(_run(con, DELETE_OLD[table], bound, retry))
+            count = _delete(con, table, False, bound, retry)
             if count == 0:  # a batch of rows sharing one time: take them together
-                count = _deleted(_run(con, DELETE_OLD_INCLUSIVE[table], bound, retry))
+                count = _delete(con, table, True, bound, retry)
             deleted += count
         result.deleted[table] = deleted
         if not result.complete:
             break
     return result
+
+
+def _delete(con, table: str, inclusive: bool, values: dict, retry: Callable | None) -> int:
+    """One batch of ``table``'s old rows, with their hourly totals when it has some."""
+    sql = (DELETE_OLD_INCLUSIVE if inclusive else DELETE_OLD)[table]
+    subtract = SUBTRACT_OLD[table][inclusive] if table in SUBTRACT_OLD else None
+    if subtract is None:
+        return _deleted(_run(con, sql, values, retry))
+
+    def once():
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(subtract, _params(subtract, values))
+            rows = con.execute(sql, _params(sql, values)).fetchall()
+            con.execute("COMMIT")
+        except BaseException:
+            try:
+                con.execute("ROLLBACK")
+            except Exception:  # a failed commit already ended the transaction
+                pass
+            raise
+        return rows
+
+    return _deleted(retry(once) if retry else once())
 
 
 def _deleted(rows) -> int:

@@ -97,7 +97,10 @@ class Batch:
             if len(c)
         ]
 
-    def add(self, item, resource: ResourceInfo, host_name: str, instance_id: str) -> None:
+    def add(
+        self, item, resource: ResourceInfo, host_name: str, instance_id: str, weight: float = 1.0
+    ) -> None:
+        """``weight``: the request's store-sampling weight, carried by every row it yields."""
         kind, span, trace = item
         origin = getattr(trace, "origin", None)
         if origin is not None:  # received over OTLP (otel_perf/receiver): the sender's identity
@@ -109,7 +112,7 @@ class Batch:
             "trace_id": ctx.trace_id.to_bytes(16, "big"),
             "span_id": ctx.span_id,
             "service_name": resource.service_name,
-            "weight": 1.0,
+            "weight": weight,
         }
         summary = trace.summary
         memory = trace.memory or (None, None, None)

@@ -8,7 +8,9 @@ DuckLake has no constraints or defaults, so every writer supplies every column.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+from otel_perf.storage import rollup
+
+SCHEMA_VERSION = 4
 
 # Column lists are the single source for the DDL and for the writer's Arrow schemas.
 REQUESTS = (
@@ -316,6 +318,8 @@ MIGRATIONS: dict[int, list[str]] = {
         *(_create(t) for t in SCHEMA_3_TABLES),
         'ALTER TABLE system_samples ADD COLUMN IF NOT EXISTS "source" VARCHAR',
     ],
+    # Hourly totals for the stats report (storage/rollup.py), with the rows already stored.
+    4: [_create(rollup.TABLE, rollup.COLUMNS), *rollup.backfill_statements()],
 }
 
 HAS_META = (

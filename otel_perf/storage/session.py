@@ -10,7 +10,7 @@ import time
 
 import duckdb
 
-from otel_perf.storage import schema
+from otel_perf.storage import commit_lock, rollup, schema
 from otel_perf.storage.address import StoreAddress
 from otel_perf.storage.engine import StoreUnavailable, open_store
 from otel_perf.storage.maintenance import run_maintenance
@@ -25,6 +25,8 @@ _TRANSIENT = ("lock", "conflict", "busy", "retry", "failed to read inlined data"
 INSERT_BATCH = {
     table: f"INSERT INTO {table} BY NAME SELECT * FROM otel_perf_batch" for table in schema.TABLES
 }
+# The batch's sums per hour into the hourly totals (storage/rollup.py).
+ADD_TOTALS = {table: rollup.add_statement(table, "otel_perf_batch") for table in rollup.SOURCES}
 
 ERRORS = (duckdb.Error, OSError, StoreUnavailable, schema.SchemaTooNew)
 
@@ -53,18 +55,42 @@ def with_retries(action, attempts: int = 8, first_delay: float = 0.05):
 
 
 class StoreSession:
-    def __init__(self, address: StoreAddress) -> None:
+    def __init__(
+        self,
+        address: StoreAddress,
+        inline_row_limit: int | None = None,
+        threads: int | None = None,
+    ) -> None:
+        """``inline_row_limit``: see ``engine.attach`` (default: the setting). ``threads``:
+        DuckDB worker threads for this connection (default: one per core)."""
         self.address = address
         # Creating the catalog races with the other workers' first attach: retry it too.
-        self.con = with_retries(lambda: open_store(address), attempts=10)
+        self.con = with_retries(
+            lambda: open_store(address, inline_row_limit=inline_row_limit), attempts=10
+        )
         try:
+            if threads is not None:
+                self.con.execute(f"SET threads = {int(threads)}")
+            # DuckDB keeps the blocks of every Parquet file a query read (alerts, maintenance),
+            # up to its memory limit (80 % of RAM): a long-lived writer in an app process
+            # would grow with the store (11 MB after one alert run in the footprint soak).
+            # It rarely reads a file twice, so it gains nothing from the cache.
+            self.con.execute("SET enable_external_file_cache = false")
             with_retries(lambda: schema.migrate(self.con), attempts=10)
         except BaseException:
             self.close()
             raise
 
     def insert(self, tables: list[Columns]) -> None:
-        with_retries(lambda: self._insert_once(tables))
+        # Processes take turns to commit (storage/commit_lock.py: a failed DuckLake commit
+        # leaks memory); the lock is held per attempt, not while a retry waits.
+        lock = commit_lock.path_for(self.address)
+
+        def attempt() -> None:
+            with commit_lock.held(lock):
+                self._insert_once(tables)
+
+        with_retries(attempt)
 
     def _insert_once(self, tables: list[Columns]) -> None:
         con = self.con
@@ -74,6 +100,9 @@ class StoreSession:
                 con.register("otel_perf_batch", columns.to_arrow())
                 try:
                     con.execute(INSERT_BATCH[columns.table])
+                    totals = ADD_TOTALS.get(columns.table)
+                    if totals:  # in the same transaction: the totals never lag the rows
+                        con.execute(totals)
                 finally:
                     con.unregister("otel_perf_batch")
             con.execute("COMMIT")
@@ -85,7 +114,13 @@ class StoreSession:
             raise
 
     def maintain(self) -> None:
-        with_retries(lambda: run_maintenance(self.con, self.address), attempts=3)
+        lock = commit_lock.path_for(self.address)
+
+        def attempt() -> None:
+            with commit_lock.held(lock):  # its commits would fail against the writers' too
+                run_maintenance(self.con, self.address)
+
+        with_retries(attempt, attempts=3)
 
     def close(self) -> None:
         try:

@@ -1,8 +1,10 @@
 """Named SQL of the bottleneck rules. Windows are [$start, $end) on request start time; the
-baseline is the window before. Percentiles are exact over stored rows (unweighted: exact while
-every request is stored)."""
+baseline is the window before. Percentiles are exact over stored rows (weighted by the
+``*_WEIGHTED`` twin when the window has sampled rows: query_api/weighted.py)."""
 
 from __future__ import annotations
+
+from query_api.weighted import weighted
 
 # Per endpoint in one window: what high_latency, high_error_rate and degradation judge.
 ENDPOINT_WINDOW = """
@@ -20,6 +22,7 @@ GROUP BY endpoint
 HAVING sum(weight) >= $min_requests
 ORDER BY endpoint
 """
+ENDPOINT_WINDOW_WEIGHTED = weighted(ENDPOINT_WINDOW)
 
 # The same endpoints' averages in the baseline window (degradation).
 ENDPOINT_BASELINE = """

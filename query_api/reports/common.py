@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from query_api.params import Params
+from query_api.weighted import statement_for
 
 # Open ends of a date filter: far enough to include every stored row.
 EARLIEST = datetime(1970, 1, 1)
@@ -77,15 +78,16 @@ def json_or_none(text: str | None) -> Any:
         return None
 
 
+# Both run a statement's weighted twin instead when its period holds sampled rows (weighted.py).
 def fetch_dict(con, sql: str, parameters: dict) -> dict[str, Any]:
-    cursor = con.execute(sql, parameters)
+    cursor = con.execute(statement_for(con, sql, parameters), parameters)
     names = [d[0] for d in cursor.description]
     row = cursor.fetchone()
     return dict(zip(names, row, strict=True)) if row else dict.fromkeys(names)
 
 
 def fetch_dicts(con, sql: str, parameters: dict) -> list[dict[str, Any]]:
-    cursor = con.execute(sql, parameters)
+    cursor = con.execute(statement_for(con, sql, parameters), parameters)
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 

@@ -16,7 +16,6 @@ from query_api.params import Params
 from query_api.reports.common import (
     bounds,
     count,
-    fetch_dict,
     fetch_dicts,
     iso,
     json_or_none,
@@ -27,10 +26,11 @@ from query_api.reports.common import (
 
 def report(con, params: Params, settings: Settings, now: datetime) -> dict:
     filters = {**bounds(params), "slow_ms": settings.slow_query_ms}
-    summary = fetch_dict(con, Q.SLOW_OPERATIONS_SUMMARY, filters)
     rows = fetch_dicts(
-        con, Q.SLOW_OPERATIONS_PAGE, {**filters, "limit": params.limit, "offset": params.offset}
+        con, Q.SLOW_OPERATIONS, {**filters, "limit": params.limit, "offset": params.offset}
     )
+    summary = rows[0]  # the summary is on every row; an empty page is one row without one
+    rows = [row for row in rows if row["span_id"] is not None]
     return {
         "slow_queries": [operation_json(row) for row in rows],
         "pagination": pagination(summary["rows"] or 0, params),

@@ -20,17 +20,19 @@ from query_api.reports.common import (
     bounds,
     count,
     fetch_dict,
+    fetch_dicts,
     hit_rate,
     r,
     trend,
 )
 
 LIVE_WITHIN = timedelta(minutes=5)
+HOUR = timedelta(hours=1)
 
 
 def report(con, params: Params, settings: Settings, now: datetime) -> dict:
     window = bounds(params)
-    req = fetch_dict(con, Q.REQUEST_OVERVIEW, window)
+    req = fetch_dict(con, *totals_statement(window))
     ops = fetch_dict(
         con,
         Q.OPERATION_OVERVIEW,
@@ -40,7 +42,6 @@ def report(con, params: Params, settings: Settings, now: datetime) -> dict:
             "slow_ms": settings.slow_query_ms,
         },
     )
-    slow_db = con.execute(Q.SLOW_DB_STATEMENTS, window).fetchone()[0]
     return {
         "overview": {
             "total_requests": count(req["total"]),
@@ -63,11 +64,31 @@ def report(con, params: Params, settings: Settings, now: datetime) -> dict:
         },
         "database_stats": {
             "avg_queries_per_request": r(req["avg_queries"], 2),
-            "slow_db_queries": count(slow_db),
+            "slow_db_queries": count(req["slow_db"]),
             "connection_pool_usage": pools.usage(con, window),
         },
         "recent_trends": recent_trends(con, min(params.end, now) if params.end else now),
     }
+
+
+def hour_floor(t: datetime) -> datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+def totals_statement(window: dict[str, datetime]) -> tuple[str, dict[str, datetime]]:
+    """Stats' totals statement for ``window`` and its parameters: the whole hours [a, b) come
+    from the hourly totals, the rest of [start, end) from the rows (none when the window starts
+    and ends on the hour, as "all data" does)."""
+    start, end = window["start"], window["end"]
+    a = hour_floor(start) if start == hour_floor(start) else hour_floor(start) + HOUR
+    b = hour_floor(end)
+    if b <= a:  # no whole hour inside: every row from the table
+        a = b = start
+    first, last = start < a, b < end
+    parameters = (
+        {"a": a, "b": b} | ({"start": start} if first else {}) | ({"end": end} if last else {})
+    )
+    return Q.STATS_TOTALS[(first, last)], parameters
 
 
 def uptime_hours(con, now: datetime) -> float:
@@ -80,10 +101,11 @@ def uptime_hours(con, now: datetime) -> float:
 def recent_trends(con, end: datetime) -> dict:
     """The hour before ``end`` against the hour before that."""
     end = min(end, LATEST)
-    current = fetch_dict(con, Q.TREND_WINDOW, {"start": end - TREND_WINDOW, "end": end})
-    previous = fetch_dict(
-        con, Q.TREND_WINDOW, {"start": end - 2 * TREND_WINDOW, "end": end - TREND_WINDOW}
-    )
+    period = {"start": end - 2 * TREND_WINDOW, "middle": end - TREND_WINDOW, "end": end}
+    windows = {row["current"]: row for row in fetch_dicts(con, Q.TREND_WINDOWS, period)}
+    empty = {"samples": 0, "memory_samples": 0, "avg_ms": None, "error_rate": None,
+             "avg_memory_mb": None}  # fmt: skip
+    current, previous = windows.get(True, empty), windows.get(False, empty)
     enough = current["samples"] >= TREND_MIN_SAMPLES and previous["samples"] >= TREND_MIN_SAMPLES
     memory_enough = (current["memory_samples"] or 0) >= TREND_MIN_SAMPLES and (
         previous["memory_samples"] or 0

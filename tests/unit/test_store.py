@@ -199,7 +199,7 @@ def test_should_migrate_a_version_1_store_to_the_current_schema(tmp_path):
 
     session = StoreSession(address)
     try:
-        assert current_version(session.con) == SCHEMA_VERSION == 3
+        assert current_version(session.con) == SCHEMA_VERSION == 4
         columns = [c[0] for c in session.con.execute("DESCRIBE alerts").fetchall()]
         assert columns[-1] == "updated_at"
         assert session.con.execute("SELECT id, occurrences, updated_at FROM alerts").fetchall() == [

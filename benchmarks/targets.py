@@ -1,0 +1,131 @@
+"""The issue's targets against the latest measured results (docs/benchmarks-results.json).
+
+Each target reads its figure from the raw result of one section; a section not measured yet
+shows as such. Pure: results in, markdown lines out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Target:
+    what: str
+    section: str
+    goal: str
+    # raw section result -> (measured, as shown; met)
+    judge: Callable[[dict], tuple[str, bool]]
+
+
+def _hot_path(r: dict) -> tuple[str, bool]:
+    us = r["otel-perf"]["added_us_per_span"]
+    return f"{us:.2f} µs", us <= 3.0
+
+
+def _ratio(r: dict) -> tuple[str, bool]:
+    ratios = {e: v["ratio"] for e, v in r["endpoints"].items() if v.get("ratio") is not None}
+    worst = max(ratios.values())
+    return f"{min(ratios.values()):.2f}–{worst:.2f} over {len(ratios)} endpoints", worst <= 1.10
+
+
+def _below(peer: str) -> Callable[[dict], tuple[str, bool]]:
+    def judge(r: dict) -> tuple[str, bool]:
+        wins, shown = 0, []
+        for v in r["endpoints"].values():
+            ours = v["variants"]["otel-perf"]["overhead_ms"]
+            theirs = v["variants"][peer]["overhead_ms"]
+            wins += ours < theirs
+            shown.append(f"{ours:.2f} vs {theirs:.2f}")
+        return f"below on {wins} of {len(shown)} endpoints (ms: {'; '.join(shown)})", wins == len(
+            shown
+        )
+
+    return judge
+
+
+def _rss_flat(r: dict) -> tuple[str, bool]:
+    soak = next(s for s in r["soak"] if s["variant"] == "otel-perf")
+    slope = soak["slope_mb_per_min"]
+    dropped = (soak.get("store") or {}).get("dropped")
+    return f"{slope:+.2f} MB/min over {r['seconds']:.0f} s; {dropped} dropped", slope <= 0.5
+
+
+def _sink(r: dict) -> tuple[str, bool]:
+    """The writer's capacity: a DuckLake store fed the folded roots at once."""
+    alone = r["variants"]["ducklake, sink alone"]["spans_s"]
+    with_app = r["variants"]["ducklake"]["spans_s"]
+    return (
+        f"{alone:,.0f} spans/s (sink alone); {with_app:,.0f} with the generating thread",
+        alone >= 150_000,
+    )
+
+
+def _otlp(r: dict) -> tuple[str, bool]:
+    per_core = r["end_to_end_spans_per_s"]  # one server process: one core's worth of Python
+    return f"{per_core:,} spans/s stored, {r['accept_spans_per_s']:,} accepted", per_core >= 50_000
+
+
+def _bytes(r: dict) -> tuple[str, bool]:
+    on_disk = r["folder_bytes_per_span"]
+    return f"{r['bytes_per_span']:.1f} live, {on_disk:.1f} on disk", on_disk <= 40
+
+
+def _reports_10m(r: dict) -> tuple[str, bool]:
+    """p95 of the spec's three actions at the largest size, over every store kind and window."""
+    worst = {}
+    for line in _report_rows(r):
+        if line["report"] in ("stats", "alerts", "slow_queries"):
+            key = line["report"]
+            worst[key] = max(worst.get(key, 0.0), line["p95_ms"])
+    shown = ", ".join(f"{k} {v:.0f} ms" for k, v in worst.items())
+    return f"worst p95: {shown}", len(worst) == 3 and max(worst.values()) < 100
+
+
+def _report_rows(r: dict) -> list[dict]:
+    """Rows of the reports benchmark at its largest size: {report, p95_ms}."""
+    size = max(r["sizes"], key=int)
+    rows = []
+    for kind in r["results"][str(size)].values():
+        for window in kind["reports"].values():
+            for report, timing in window.items():
+                rows.append({"report": report, "p95_ms": timing["p95_ms"]})
+    return rows
+
+
+TARGETS = [
+    Target("Processor hot path per span", "hot_path", "≤ 3 µs", _hot_path),
+    Target("Overhead ratio (otel-perf − bare)/(plain − bare)", "overhead", "≤ 1.10", _ratio),
+    Target("Overhead below sentry-sdk (tracing 100 %)", "overhead", "every endpoint",
+           _below("sentry")),
+    Target("Overhead below django-silk", "overhead", "every endpoint", _below("silk")),
+    Target("App RSS under sustained load", "footprint", "flat (≤ 0.5 MB/min)", _rss_flat),
+    Target("In-process sink", "ingest", "≥ 150k spans/s", _sink),
+    Target("OTLP receiver, one process", "otlp_ingest", "≥ 50k spans/s per core", _otlp),
+    Target("Bytes per stored span after maintenance", "storage", "≤ 40 B", _bytes),
+    Target("stats/alerts/slow_queries p95 at 10M requests", "reports", "< 100 ms", _reports_10m),
+]  # fmt: skip
+
+
+def render(results: dict) -> list[str]:
+    lines = [
+        "## Targets",
+        "",
+        "| target | goal | measured | met | section |",
+        "|---|---|---|---|---|",
+    ]
+    for t in TARGETS:
+        entry = results.get(t.section)
+        if entry is None:
+            measured, met = "not measured yet", "—"
+        else:
+            try:
+                shown, ok = t.judge(entry["result"])
+                measured, met = shown, "yes" if ok else "**no**"
+            except (KeyError, TypeError, ValueError, StopIteration):
+                measured, met = "not in this section's result", "—"
+            if entry.get("quick"):
+                measured += " (quick run)"
+        lines.append(f"| {t.what} | {t.goal} | {measured} | {met} | [{t.section}](#{t.section}) |")
+    return lines

@@ -1,0 +1,241 @@
+"""The hourly totals (otel_perf/storage/rollup.py) against the rows, on real stores in tmp_path.
+
+stats' totals read whole hours from ``hourly_totals`` and the partial hours from the rows; they
+must be the figures the rows give, after inserts (late rows included), retention, compaction,
+a migration from schema 3 and an import. Values are multiples of 1/8 and weights 1, 2 or 4, so
+every sum is exact in any order and the comparisons are equalities. The expected figures come
+from numpy over the generated rows, and from the raw statements (REQUEST_OVERVIEW,
+SLOW_DB_STATEMENTS) over the store.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+
+from otel_perf.storage import open_store, parse_address, rollup, schema
+from otel_perf.storage.retention import cleanup
+from otel_perf.storage.rows import Columns
+from otel_perf.storage.session import StoreSession
+from query_api import queries as Q
+from query_api.reports.common import EARLIEST, LATEST, fetch_dict
+from query_api.reports.stats import totals_statement
+
+T0 = datetime(2026, 3, 1, 0, 0, 0)
+HOURS = 6
+
+
+def make_rows(seed: int, n: int, start: datetime = T0, hours: float = HOURS) -> dict:
+    """Requests and their DB statement rows as plain lists (numpy draws)."""
+    rng = np.random.default_rng(seed)
+    offsets = np.sort(rng.integers(0, int(hours * 3600e6), n))
+    requests = [
+        {
+            "timestamp": start + timedelta(microseconds=int(offsets[i])),
+            "duration_ms": float(rng.integers(1, 8000)) / 8,
+            "error": bool(rng.random() < 0.2),
+            "db_count": int(rng.integers(0, 9)),
+            "db_time_ms": float(rng.integers(0, 800)) / 8,
+            "cache_time_ms": float(rng.integers(0, 80)) / 8,
+            "memory_usage_mb": None if rng.random() < 0.3 else float(rng.integers(800, 1600)) / 8,
+            "cache_hits": int(rng.integers(0, 5)),
+            "cache_misses": int(rng.integers(0, 3)),
+            "weight": float(rng.choice([1.0, 2.0, 4.0])),
+        }
+        for i in range(n)
+    ]
+    statements = [
+        {
+            "timestamp": r["timestamp"],
+            "slow_count": int(rng.integers(0, 3)),
+            "weight": r["weight"],
+            "fingerprint": int(rng.integers(0, 5)),
+        }
+        for r in requests
+        for _ in range(int(rng.integers(0, 3)))
+    ]
+    return {"requests": requests, "db_statements": statements}
+
+
+def columns(rows: dict) -> list[Columns]:
+    tables = []
+    for table, items in rows.items():
+        c = Columns(table)
+        for i, item in enumerate(items):
+            c.add({"span_id": i, "endpoint": "GET /a/", **item})
+        tables.append(c)
+    return tables
+
+
+def expected(rows: dict, start: datetime, end: datetime) -> dict:
+    """The stats figures of [start, end), computed with numpy from the generated rows."""
+    req = [r for r in rows["requests"] if start <= r["timestamp"] < end]
+    st = [s for s in rows["db_statements"] if start <= s["timestamp"] < end]
+    w = np.array([r["weight"] for r in req])
+
+    def col(name):
+        return np.array([r[name] for r in req], dtype=float)
+
+    def mean(name):
+        return float((col(name) * w).sum() / w.sum()) if len(req) else None
+
+    mem = [(r["memory_usage_mb"], r["weight"]) for r in req if r["memory_usage_mb"] is not None]
+    return {
+        "total": float(w.sum()) if len(req) else None,
+        "avg_ms": mean("duration_ms"),
+        "error_rate": mean("error"),
+        "avg_db_ms": mean("db_time_ms"),
+        "avg_cache_ms": mean("cache_time_ms"),
+        "avg_memory_mb": sum(m * x for m, x in mem) / sum(x for _, x in mem) if mem else None,
+        "cache_hits": float((col("cache_hits") * w).sum()) if len(req) else None,
+        "cache_misses": float((col("cache_misses") * w).sum()) if len(req) else None,
+        "avg_queries": mean("db_count"),
+        "slow_db": float(sum(s["slow_count"] * s["weight"] for s in st)),
+    }
+
+
+def totals(con, start: datetime, end: datetime) -> dict:
+    return fetch_dict(con, *totals_statement({"start": start, "end": end}))
+
+
+def raw(con, start: datetime, end: datetime) -> dict:
+    window = {"start": start, "end": end}
+    figures = fetch_dict(con, Q.REQUEST_OVERVIEW, window)
+    figures["slow_db"] = float(con.execute(Q.SLOW_DB_STATEMENTS, window).fetchone()[0])
+    return figures
+
+
+WINDOWS = [
+    (EARLIEST, LATEST),  # all data: the totals alone
+    (T0 + timedelta(hours=1), T0 + timedelta(hours=4)),  # whole hours only
+    (T0 + timedelta(minutes=37), T0 + timedelta(hours=4, minutes=5)),  # both edges partial
+    (T0 + timedelta(hours=2, minutes=10), T0 + timedelta(hours=2, minutes=50)),  # in one hour
+    (T0 + timedelta(minutes=59, seconds=59), LATEST),  # open end
+    (T0 - timedelta(days=3), T0 - timedelta(days=2)),  # before any row
+]
+
+
+def assert_all_windows_agree(con, rows: dict) -> None:
+    for start, end in WINDOWS:
+        want = expected(rows, start, end)
+        assert raw(con, start, end) == want, (start, end)  # the reference itself is right
+        assert totals(con, start, end) == want, (start, end)
+
+
+@pytest.fixture(params=["lake", "file.duckdb"])
+def store(request, tmp_path):
+    return str(tmp_path / request.param)
+
+
+def test_should_give_the_figures_of_the_rows_in_every_window_with_late_rows(store):
+    first = make_rows(1, 400)
+    # A second writer's batch: rows for hours the first batch already covered, committed later.
+    late = make_rows(2, 150, start=T0 + timedelta(minutes=20), hours=3)
+    session = StoreSession(parse_address(store))
+    try:
+        session.insert(columns(first))
+        session.insert(columns(late))
+        every = {t: first[t] + late[t] for t in first}
+        assert_all_windows_agree(session.con, every)
+        hours = session.con.execute(f"SELECT count(*) FROM {rollup.TABLE}").fetchone()[0]
+        assert hours > HOURS  # two batches touched the same hours: several rows per hour
+        assert rollup.compact(session.con)
+        assert session.con.execute(
+            f"SELECT count(*), count(DISTINCT hour) FROM {rollup.TABLE}"
+        ).fetchone() == (HOURS, HOURS)
+        assert not rollup.compact(session.con)  # nothing left to fold
+        assert_all_windows_agree(session.con, every)
+    finally:
+        session.close()
+
+
+def test_should_take_deleted_rows_out_of_the_totals_under_retention(store):
+    rows = make_rows(3, 500)
+    now = T0 + timedelta(days=10)
+    # A cutoff inside an hour (2 h 25 min after T0): that hour keeps part of its rows.
+    days = (now - (T0 + timedelta(hours=2, minutes=25))).total_seconds() / 86400
+    session = StoreSession(parse_address(store))
+    try:
+        session.insert(columns(rows))
+        # batch_rows=37: many small delete transactions, each with its totals.
+        result = cleanup(session.con, days, now=now, batch_rows=37)
+        assert result.complete and result.deleted["requests"] > 37
+        cutoff = result.cutoff
+        kept = {t: [r for r in rows[t] if r["timestamp"] >= cutoff] for t in rows}
+        assert_all_windows_agree(session.con, kept)
+        rollup.compact(session.con)  # hours with no rows left go
+        first_hour = session.con.execute(f"SELECT min(hour) FROM {rollup.TABLE}").fetchone()[0]
+        assert first_hour == T0 + timedelta(hours=2)
+        assert_all_windows_agree(session.con, kept)
+    finally:
+        session.close()
+
+
+def test_should_fill_the_totals_when_migrating_a_schema_3_store(store):
+    rows = make_rows(4, 300)
+    address = parse_address(store)
+    con = open_store(address)
+    try:
+        con.execute(schema.CREATE_META)
+        for version in (1, 2, 3):
+            for statement in schema.MIGRATIONS[version]:
+                con.execute(statement)
+            con.execute(schema.WRITE_VERSION, [str(version)])
+        for table in columns(rows):  # rows written by a schema 3 writer: no totals
+            con.register("batch", table.to_arrow())
+            con.execute(f"INSERT INTO {table.table} BY NAME SELECT * FROM batch")
+            con.unregister("batch")
+        assert rollup.TABLE not in [r[0] for r in con.execute("SHOW TABLES").fetchall()]
+    finally:
+        con.close()
+    session = StoreSession(address)
+    try:
+        assert schema.current_version(session.con) == 4
+        assert_all_windows_agree(session.con, rows)
+    finally:
+        session.close()
+
+
+def test_should_add_imported_rows_to_the_totals(tmp_path):
+    from otel_perf.commands.store_admin import export_store, import_export
+
+    rows = make_rows(5, 200)
+    source = StoreSession(parse_address(str(tmp_path / "source")))
+    try:
+        source.insert(columns(rows))
+        export_store(source.con, str(tmp_path / "export"), None, None)
+    finally:
+        source.close()
+    target = StoreSession(parse_address(str(tmp_path / "target.duckdb")))
+    try:
+        import_export(target.con, str(tmp_path / "export"))
+        assert_all_windows_agree(target.con, rows)
+    finally:
+        target.close()
+
+
+def test_should_compare_the_two_trend_windows_read_together(tmp_path):
+    """stats' trends read both windows in one statement; an empty window gives no trend."""
+    from query_api.reports.common import trend
+    from query_api.reports.stats import recent_trends
+
+    end = T0 + timedelta(hours=2)
+    rows = make_rows(6, 300, start=T0, hours=2)
+    session = StoreSession(parse_address(str(tmp_path / "t.duckdb")))
+    try:
+        session.insert(columns(rows))
+        got = recent_trends(session.con, end)
+        windows = [(T0, T0 + timedelta(hours=1)), (T0 + timedelta(hours=1), end)]
+        previous, current = (expected(rows, *w) for w in windows)
+        assert got == {
+            "response_time_trend": trend(previous["avg_ms"], current["avg_ms"]),
+            "error_rate_trend": trend(previous["error_rate"], current["error_rate"]),
+            "memory_usage_trend": trend(previous["avg_memory_mb"], current["avg_memory_mb"]),
+        }
+        assert None not in got.values()
+        # An hour later the current window is empty: no trend, and no error.
+        assert set(recent_trends(session.con, end + timedelta(hours=1)).values()) == {None}
+    finally:
+        session.close()
