@@ -65,7 +65,7 @@ def _hot_path(quick: bool):
 
 def _footprint(quick: bool):
     m = _module("footprint")
-    r = m.measure(seconds=20 if quick else 120)
+    r = m.measure(seconds=20 if quick else 180)
     return r, m.render(r)
 
 
@@ -206,12 +206,21 @@ def read_sections(text: str) -> dict[str, str]:
     return {m.group(1): m.group(2) for m in _BLOCK.finditer(text)}
 
 
+def speed_reference_ns() -> float:
+    """ns per ``sum(range(50))``, best of 5: sets a section's absolute figures against the
+    machine's speed that day (848 ns by ``python -m timeit`` during the 2026-11-25 runs)."""
+    import timeit
+
+    return min(timeit.repeat("sum(range(50))", number=100_000, repeat=5)) / 100_000 * 1e9
+
+
 def section_block(lines: list[str], name: str, quick: bool, load: tuple) -> str:
     """The rendered lines with an anchor (the targets table links it) and when, where and how
     they were measured under the heading."""
     stamp = (
         f"_Measured {datetime.date.today().isoformat()} on {machine()}; load average "
-        f"{load[0]:.2f} at the start; `python -m benchmarks {name}"
+        f"{load[0]:.2f} at the start; Python reference loop {speed_reference_ns():.0f} ns; "
+        f"`python -m benchmarks {name}"
         f"{' --quick' if quick else ''}`{' (a quick smoke run)' if quick else ''}._"
     )
     return "\n".join([f'<a id="{name}"></a>', "", lines[0], "", stamp, *lines[1:]]) + "\n"
