@@ -7,6 +7,7 @@ rather than a network call.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 
@@ -195,3 +196,17 @@ def open_store(
         con.close()
         raise
     return con
+
+
+@contextlib.contextmanager
+def transaction(con):
+    """``BEGIN`` ... ``COMMIT`` around the body; ``ROLLBACK`` when it raises (a failed commit
+    has already ended the transaction, so that rollback may fail too: ignored)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            con.execute("ROLLBACK")
+        raise

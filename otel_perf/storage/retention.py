@@ -183,18 +183,11 @@ def _delete(con, table: str, inclusive: bool, values: dict, retry: Callable | No
         return _deleted(_run(con, sql, values, retry))
 
     def once():
-        con.execute("BEGIN TRANSACTION")
-        try:
+        from otel_perf.storage.engine import transaction
+
+        with transaction(con):
             con.execute(subtract, _params(subtract, values))
-            rows = con.execute(sql, _params(sql, values)).fetchall()
-            con.execute("COMMIT")
-        except BaseException:
-            try:
-                con.execute("ROLLBACK")
-            except Exception:  # a failed commit already ended the transaction
-                pass
-            raise
-        return rows
+            return con.execute(sql, _params(sql, values)).fetchall()
 
     return _deleted(retry(once) if retry else once())
 

@@ -108,17 +108,12 @@ def compact(con) -> bool:
     not in this transaction's view and stay. True when there was something to fold."""
     if not con.execute(NEEDS_COMPACTION).fetchone()[0]:
         return False
-    con.execute("BEGIN TRANSACTION")
+    from otel_perf.storage.engine import transaction
+
     try:
-        for statement in COMPACT:
-            con.execute(statement)
-        con.execute("COMMIT")
-    except BaseException:
-        try:
-            con.execute("ROLLBACK")
-        except Exception:  # a failed commit already ended the transaction
-            pass
-        raise
+        with transaction(con):
+            for statement in COMPACT:
+                con.execute(statement)
     finally:
         try:
             con.execute("DROP TABLE IF EXISTS temp.otel_perf_folded")
