@@ -75,16 +75,20 @@ def _numeric(text: str) -> bool:
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
+    from otel_perf.storage import flush_lock, parse_address
+
     con = open_read(args.store)
-    try:
-        result = con.execute(args.query)
-    except duckdb.Error as exc:
-        print(f"otel-perf: {exc}", file=sys.stderr)
-        return 1
-    if result.description is None:
-        return 0
-    columns = [d[0] for d in result.description]
-    rows = result.fetchall()
+    # Not while maintenance flushes inlined rows: the result could be short (flush_lock.py).
+    with flush_lock.reading(parse_address(args.store)):
+        try:
+            result = con.execute(args.query)
+        except duckdb.Error as exc:
+            print(f"otel-perf: {exc}", file=sys.stderr)
+            return 1
+        if result.description is None:
+            return 0
+        columns = [d[0] for d in result.description]
+        rows = result.fetchall()
     if args.format == "json":
         print(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str, indent=2))
     elif args.format == "csv":

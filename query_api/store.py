@@ -20,7 +20,7 @@ import logging
 import threading
 from collections.abc import Iterator
 
-from otel_perf.storage import StoreUnavailable, parse_address
+from otel_perf.storage import StoreUnavailable, flush_lock, parse_address
 from otel_perf.storage.address import ALIAS
 
 _logger = logging.getLogger("otel_perf")
@@ -44,8 +44,6 @@ class StoreReader:
     def cursor(self) -> Iterator:
         """A cursor on the store (``perf`` is its default database); StoreUnavailable when
         the store cannot be opened right now."""
-        import duckdb
-
         from otel_perf.storage import open_store
 
         if self.address.kind != "ducklake":
@@ -55,7 +53,12 @@ class StoreReader:
             finally:
                 con.close()
             return
-        con = self._shared()
+        with flush_lock.reading(self.address):  # not while a checkpoint flushes
+            yield from self._cursor_on(self._shared())
+
+    def _cursor_on(self, con) -> Iterator:
+        import duckdb
+
         try:
             cur = con.cursor()
             cur.execute(f"USE {ALIAS}")  # a cursor does not inherit the connection's USE

@@ -36,9 +36,10 @@ def path_for(address) -> str | None:
 
 
 @contextlib.contextmanager
-def held(path: str | None, wait_s: float = WAIT_S) -> Iterator[bool]:
-    """Hold the lock at ``path`` for the body; yields whether it was got (True without a
-    path). Never raises for the lock itself: without it the body runs as it would have."""
+def held(path: str | None, wait_s: float = WAIT_S, shared: bool = False) -> Iterator[bool]:
+    """Hold the lock at ``path`` for the body (``shared``: alongside other shared holders,
+    storage/flush_lock.py); yields whether it was got (True without a path). Never raises
+    for the lock itself: without it the body runs as it would have."""
     if path is None:
         yield True
         return
@@ -48,15 +49,15 @@ def held(path: str | None, wait_s: float = WAIT_S) -> Iterator[bool]:
         yield False
         return
     try:
-        yield _acquire(fd, time.monotonic() + wait_s)
+        yield _acquire(fd, time.monotonic() + wait_s, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
     finally:
         os.close(fd)  # closing releases the lock
 
 
-def _acquire(fd: int, deadline: float) -> bool:
+def _acquire(fd: int, deadline: float, mode: int) -> bool:
     while True:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
             return True
         except OSError:
             if time.monotonic() >= deadline:

@@ -16,6 +16,7 @@ import os
 import time
 from collections.abc import Callable
 
+from otel_perf.storage import flush_lock
 from otel_perf.storage.address import ALIAS, StoreAddress
 
 _logger = logging.getLogger("otel_perf")
@@ -128,7 +129,16 @@ def run_maintenance(con, address: StoreAddress, retention_days: float | None = N
     if address.kind == "ducklake":
         con.execute(SET_EXPIRE)
         con.execute(SET_DELETE)
-    con.execute(CHECKPOINT)
+    # Readers must not read while the checkpoint flushes inlined rows (storage/flush_lock.py).
+    with flush_lock.flushing(address) as got:
+        if not got:
+            _logger.warning(
+                "otel-perf: checkpoint skipped: reads of the store held it off for %.0f s; "
+                "the next maintenance tries again",
+                flush_lock.FLUSH_WAIT_S,
+            )
+            return
+        con.execute(CHECKPOINT)
     if address.kind == "ducklake" and not address.catalog:
         # The checkpoint emptied the catalog of inlined rows: give their pages back.
         try:

@@ -22,6 +22,7 @@ import weakref
 from typing import Any
 
 from otel_perf.settings import Settings
+from otel_perf.storage import flush_lock
 from otel_perf.storage.address import StoreAddress
 from otel_perf.storage.maintenance import MaintenanceLock
 from otel_perf.storage.rows import Batch, Columns, ResourceInfo
@@ -420,7 +421,12 @@ class StoreWriter:
         from otel_perf.storage import session
 
         try:
-            self._alerts.run_if_due(self.settings.alert_interval_s, self._evaluate_alerts)
+            # Not during another process's checkpoint: it could hide inlined rows from the
+            # evaluation's reads (storage/flush_lock.py). A checkpoint waiting for this read
+            # while holding the commit lock this evaluation's commit wants is no deadlock:
+            # both waits are bounded (10 s): a skipped checkpoint or an unlocked commit.
+            with flush_lock.reading(self.address):
+                self._alerts.run_if_due(self.settings.alert_interval_s, self._evaluate_alerts)
         except session.ERRORS as exc:
             self._warn_once("alerts", "otel-perf: alert evaluation failed: %s", exc)
 

@@ -93,12 +93,13 @@ def test_reclaim_should_leave_a_catalog_without_much_free_space_alone(tmp_path):
 READER = textwrap.dedent(
     """
     import json, os, sys, time
-    from otel_perf.storage import open_store, parse_address
-    con = open_store(parse_address(sys.argv[1]), read_only=True)  # kept attached, as a server
+    from query_api.store import StoreReader
+    reader = StoreReader(sys.argv[1])  # the API's: kept attached, as a server
     seen, errors, deadline = [], [], time.time() + float(sys.argv[2])
     while time.time() < deadline and not os.path.exists(sys.argv[1] + "/done"):
         try:
-            seen.append(con.execute("SELECT count(*) FROM requests").fetchone()[0])
+            with reader.cursor() as cur:
+                seen.append(cur.execute("SELECT count(*) FROM requests").fetchone()[0])
             if len(seen) == 1:
                 open(sys.argv[1] + "/reading", "w").close()
         except Exception as exc:
