@@ -173,18 +173,15 @@ def import_export(con, folder: str) -> dict[str, int]:
         if rows != expected["rows"] or str(checksum) != expected["checksum"]:
             raise SystemExit(f"otel-perf: {path} does not match the manifest (damaged?)")
         sources[table] = (source, rows)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    from otel_perf.storage.engine import transaction
+
+    with transaction(con):
         for table, (source, _) in sources.items():
             # BY NAME: an export from an older schema lacks later columns (they stay null).
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {source}")
             totals = rollup.add_statement(table, source)
             if totals:  # the stats report's hourly totals (storage/rollup.py)
                 con.execute(totals)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return {table: rows for table, (_, rows) in sources.items()}
 
 

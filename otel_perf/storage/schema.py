@@ -345,8 +345,9 @@ def current_version(con) -> int:
 
 def migrate(con) -> int:
     """Apply pending migrations in one transaction; safe when several processes race."""
-    con.execute("BEGIN TRANSACTION")
-    try:
+    from otel_perf.storage.engine import transaction  # duckdb: not at import (pre-fork apps)
+
+    with transaction(con):
         con.execute(CREATE_META)
         version = current_version(con)
         if version > SCHEMA_VERSION:
@@ -357,11 +358,4 @@ def migrate(con) -> int:
             for statement in MIGRATIONS[target]:
                 con.execute(statement)
             con.execute(WRITE_VERSION, [str(target)])
-        con.execute("COMMIT")
-    except BaseException:
-        try:
-            con.execute("ROLLBACK")
-        except Exception:  # a failed commit already ended the transaction
-            pass
-        raise
     return SCHEMA_VERSION

@@ -12,7 +12,7 @@ import duckdb
 
 from otel_perf.storage import commit_lock, rollup, schema
 from otel_perf.storage.address import StoreAddress
-from otel_perf.storage.engine import StoreUnavailable, open_store
+from otel_perf.storage.engine import StoreUnavailable, open_store, transaction
 from otel_perf.storage.maintenance import run_maintenance
 from otel_perf.storage.rows import Columns
 
@@ -93,9 +93,7 @@ class StoreSession:
         with_retries(attempt)
 
     def _insert_once(self, tables: list[Columns]) -> None:
-        con = self.con
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(self.con) as con:
             for columns in tables:
                 con.register("otel_perf_batch", columns.to_arrow())
                 try:
@@ -105,13 +103,6 @@ class StoreSession:
                         con.execute(totals)
                 finally:
                     con.unregister("otel_perf_batch")
-            con.execute("COMMIT")
-        except BaseException:
-            try:
-                con.execute("ROLLBACK")
-            except duckdb.Error:  # a failed commit already ended the transaction
-                pass
-            raise
 
     def maintain(self) -> None:
         lock = commit_lock.path_for(self.address)

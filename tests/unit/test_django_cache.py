@@ -21,22 +21,9 @@ from otel_perf.settings import Settings
 from processors import cache_events
 from processors.django_cache import DjangoCacheInstrumentor
 from processors.perf_processor import PerfSpanProcessor
+from tests.unit.sinks import ListSink
 
 REDIS_URL = "redis://127.0.0.1:6379"
-
-
-class ListSink:
-    def __init__(self):
-        self.items = []
-
-    def submit(self, item):
-        self.items.append(item)
-
-    def flush(self, timeout):
-        return True
-
-    def shutdown(self):
-        pass
 
 
 def redis_reachable() -> bool:

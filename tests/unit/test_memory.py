@@ -11,6 +11,7 @@ from otel_perf.settings import Settings
 from processors import attributes as A
 from processors import memory
 from processors.perf_processor import PerfSpanProcessor
+from tests.unit.sinks import ListSink
 
 MIB = 1024 * 1024
 
@@ -57,20 +58,6 @@ def test_memory_figures():
     assert memory.memory_figures(100 * MIB, 150 * MIB, 110 * MIB, 200 * MIB) == (110, 10, 100)
     # Peak did not move: the end RSS is the best lower bound; negative growth reads 0.
     assert memory.memory_figures(100 * MIB, 150 * MIB, 90 * MIB, 150 * MIB) == (90, -10, 0)
-
-
-class ListSink:
-    def __init__(self):
-        self.items = []
-
-    def submit(self, item):
-        self.items.append(item)
-
-    def flush(self, timeout):
-        return True
-
-    def shutdown(self):
-        pass
 
 
 def test_request_figures_with_a_reused_start_peak():

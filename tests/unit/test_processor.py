@@ -13,20 +13,7 @@ from otel_perf.settings import Settings
 from otel_perf.tracking import track
 from processors.perf_processor import PerfSpanProcessor
 from processors.sampling import RecordEverything
-
-
-class ListSink:
-    def __init__(self):
-        self.items = []
-
-    def submit(self, item):
-        self.items.append(item)
-
-    def flush(self, timeout):
-        return True
-
-    def shutdown(self):
-        pass
+from tests.unit.sinks import ListSink
 
 
 @pytest.fixture

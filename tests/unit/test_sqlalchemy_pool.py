@@ -33,6 +33,7 @@ from processors.perf_processor import PerfSpanProcessor  # noqa: E402
 from query_api.bottlenecks import pool as rules  # noqa: E402
 from query_api.bottlenecks import run_rules  # noqa: E402
 from query_api.reports import pools as report  # noqa: E402
+from tests.unit.sinks import ListSink  # noqa: E402
 
 NOW = datetime.datetime(2026, 1, 1, 12, 0, 0)
 
@@ -257,20 +258,6 @@ def test_usage_is_null_without_samples(tmp_path):
 
 
 # -- the processor counts a SQLAlchemy statement once, not once per instrumentation ---------
-class ListSink:
-    def __init__(self):
-        self.items = []
-
-    def submit(self, item):
-        self.items.append(item)
-
-    def flush(self, timeout):
-        return True
-
-    def shutdown(self):
-        pass
-
-
 def test_processor_counts_sqlalchemy_and_driver_spans_of_one_statement_once(tmp_path):
     provider = TracerProvider()
     sink = ListSink()
