@@ -322,13 +322,24 @@ SLOW_REQUESTS_COUNT = """
 SELECT count(*) FROM requests WHERE timestamp >= $start AND timestamp < $end AND is_slow
 """
 
+# A request can have several rows of one fingerprint (other statement texts, other GraphQL
+# fields): first one row per (fingerprint, request), so that ``requests`` sums each request's
+# weight once (store sampling, docs/sampling.md).
 TOP_STATEMENTS = """
+WITH per_request AS (
+    SELECT fingerprint, any_value(statement) AS statement, any_value(db_system) AS db_system,
+           sum(calls * weight) AS calls, sum(total_ms * weight) AS total_ms,
+           max(max_ms) AS max_ms, sum(slow_count * weight) AS slow_count,
+           any_value(weight) AS weight, any_value(endpoint) AS endpoint
+    FROM db_statements
+    WHERE timestamp >= $start AND timestamp < $end
+    GROUP BY fingerprint, trace_id, span_id
+)
 SELECT fingerprint, any_value(statement) AS statement, any_value(db_system) AS db_system,
-       sum(calls * weight) AS calls, sum(total_ms * weight) AS total_ms, max(max_ms) AS max_ms,
-       sum(slow_count * weight) AS slow_count, count(DISTINCT trace_id) AS requests,
+       sum(calls) AS calls, sum(total_ms) AS total_ms, max(max_ms) AS max_ms,
+       sum(slow_count) AS slow_count, sum(weight) AS requests,
        list_sort(list(DISTINCT endpoint))[1:5] AS endpoints
-FROM db_statements
-WHERE timestamp >= $start AND timestamp < $end
+FROM per_request
 GROUP BY fingerprint
 ORDER BY total_ms DESC, fingerprint
 LIMIT $limit

@@ -78,7 +78,7 @@ def database(con, params: Params, settings: Settings, now: datetime) -> dict:
                 "avg_ms": r(row["total_ms"] / row["calls"]) if row["calls"] else None,
                 "max_ms": r(row["max_ms"]),
                 "slow_count": count(row["slow_count"]),
-                "requests": row["requests"],
+                "requests": count(row["requests"]),
                 "endpoints": list(row["endpoints"] or []),
             }
             for row in statements

@@ -25,7 +25,7 @@ from query_api import queries as Q
 from query_api import weighted as W
 from query_api.bottlenecks import queries as QB
 from query_api.params import Params
-from query_api.reports import endpoints, overview, timeseries
+from query_api.reports import endpoints, overview, requests, timeseries
 
 LOW_64 = (1 << 64) - 1
 SLOW_MS = 1000.0
@@ -84,6 +84,11 @@ def run(store: str, rate: float, items, seed: int = 1) -> dict:
             },
         )
         with use_span(root):  # the children below are this request's
+            if kind == "ordinary":  # one statement, run twice: the database report's rows
+                for j in range(2):
+                    db = tracer.start_span("SELECT", kind=SpanKind.CLIENT, start_time=t0 + j)
+                    db.set_attribute("db.statement", "SELECT name FROM books WHERE id = 7")
+                    db.end(end_time=t0 + j + 1_000_000)
             if kind == "n_plus_one":
                 for j in range(6):
                     db = tracer.start_span("SELECT", kind=SpanKind.CLIENT, start_time=t0 + j)
@@ -323,3 +328,15 @@ def test_export_still_sees_every_request(tmp_path):
     assert len(exporter.get_finished_spans()) == 200
     assert stats["requests_written"] + stats["requests_sampled_out"] == 200
     assert stats["requests_sampled_out"] > 100
+
+
+def test_the_database_report_weighs_each_request_once(sampled):
+    _, _, con, rows = sampled
+    ordinary_weight = sum(v[1] for v in rows.values() if v[1] != 1.0)  # 10 per stored one
+    report = requests.database(con, report_params(), load_settings({}), NOW)
+    (books,) = [s for s in report["slowest_statements"] if "books" in s["statement"]]
+    # Every ordinary request ran it twice (1 ms each): counts and times are weighted sums.
+    assert books["requests"] == round(ordinary_weight)
+    assert books["calls"] == round(2 * ordinary_weight)
+    assert books["total_ms"] == pytest.approx(2 * ordinary_weight, rel=1e-6)
+    assert books["avg_ms"] == pytest.approx(1.0, rel=1e-6)
