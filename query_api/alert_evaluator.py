@@ -60,6 +60,18 @@ def snapshot_window(previous_snapshot: int | None, current: int) -> Window:
     return Window(from_snapshot=start, to_snapshot=current)
 
 
+def readable_window(con, previous_snapshot: int | None, current: int) -> Window | None:
+    """``snapshot_window``, or None when maintenance has expired the snapshots it starts
+    from (the job did not run for longer than snapshots are kept): the caller then evaluates
+    by time once, and by snapshot again from this run on."""
+    window = snapshot_window(previous_snapshot, current)
+    if previous_snapshot is None:
+        return window
+    first, last = window.from_snapshot, window.to_snapshot
+    (kept,) = con.execute(Q.SNAPSHOTS_KEPT, {"first": first, "last": last}).fetchone()
+    return window if kept == max(last - first + 1, 0) else None
+
+
 def open_alerts(con) -> dict[tuple[str, str], R.Alert]:
     alerts = {}
     for row in fetch_dicts(con, Q.OPEN_ALERTS, {}):

@@ -239,6 +239,10 @@ ORDER BY service_instance
 )
 
 CURRENT_SNAPSHOT = "SELECT id FROM ducklake_current_snapshot('perf')"
+# How many snapshots of [$first, $last] maintenance has not expired (ids are consecutive).
+SNAPSHOTS_KEPT = """
+SELECT count(*) FROM ducklake_snapshots('perf') WHERE snapshot_id BETWEEN $first AND $last
+"""
 
 OPEN_ALERTS = (
     _CURRENT_ALERTS

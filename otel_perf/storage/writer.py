@@ -47,12 +47,6 @@ WRITER_THREADS = 1
 _writers: weakref.WeakSet[StoreWriter] = weakref.WeakSet()
 
 
-def duckdb_errors():
-    from otel_perf.storage import session  # imports duckdb: on the writer thread only
-
-    return session.ERRORS
-
-
 def _after_fork_in_child() -> None:
     for writer in list(_writers):
         writer._reset_after_fork()
@@ -450,22 +444,20 @@ class StoreWriter:
         if self.address.kind == "ducklake":
             current = con.execute(CURRENT_SNAPSHOT).fetchone()[0]
             previous = int(snapshot) if snapshot.isdigit() else None
-            window = E.snapshot_window(previous, current)
+            window = E.readable_window(con, previous, current)
+            if window is None:
+                self._warn_once(
+                    "alerts-snapshot",
+                    "otel-perf: alerts evaluated by time once: snapshot %s has expired",
+                    previous,
+                )
         lock.next_state = f"{current} {rules_at!r}"
         since = (
             datetime.datetime.fromtimestamp(lock.previous_run, datetime.UTC).replace(tzinfo=None)
             if lock.previous_run
             else None
         )
-        try:
-            versions = E.evaluate(con, self.settings, now, since, window, bottlenecks)
-        except duckdb_errors() as exc:
-            if window is None:
-                raise
-            # The previous snapshot may have been expired by maintenance (the job did not run
-            # for an hour): evaluate by time this once, continue by snapshot afterwards.
-            self._warn_once("alerts-snapshot", "otel-perf: alerts evaluated by time: %s", exc)
-            versions = E.evaluate(con, self.settings, now, since, None, bottlenecks)
+        versions = E.evaluate(con, self.settings, now, since, window, bottlenecks)
         if versions:
             columns = Columns("alerts")
             for alert in versions:

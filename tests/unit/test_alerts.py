@@ -193,3 +193,21 @@ def test_should_evaluate_rows_committed_late_exactly_once_by_snapshot(session):
     from query_api.alert_evaluator import occurrences
 
     assert occurrences(session.con, settings, snapshot_window(second_snapshot, current())) == []
+
+
+def test_a_window_from_an_expired_snapshot_should_fall_back_to_time(session):
+    """Maintenance expired the snapshot the last run ended at: no snapshot window then."""
+    from query_api.alert_evaluator import readable_window
+    from query_api.queries import CURRENT_SNAPSHOT
+
+    current = lambda: session.con.execute(CURRENT_SNAPSHOT).fetchone()[0]  # noqa: E731
+    insert(session, "graphql_operations", [_operation(T0, 1500.0, "aaa", 5)])
+    previous = current()
+    insert(session, "graphql_operations", [_operation(T0, 1600.0, "bbb", 5)])
+    now = current()
+    assert readable_window(session.con, None, now).from_snapshot == 0
+    assert readable_window(session.con, previous, now).from_snapshot == previous + 1
+    insert(session, "graphql_operations", [_operation(T0, 1700.0, "ccc", 5)])
+    session.con.execute("CALL ducklake_expire_snapshots('perf', versions => [$1])", [previous + 1])
+    assert readable_window(session.con, previous, current()) is None
+    assert readable_window(session.con, previous + 1, current()).from_snapshot == previous + 2
