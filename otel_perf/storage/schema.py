@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from otel_perf.storage import rollup
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Column lists are the single source for the DDL and for the writer's Arrow schemas.
 REQUESTS = (
@@ -160,6 +160,8 @@ SERVICE_INSTANCES = (
     ("requests_dropped", "BIGINT"),
     ("traces_evicted", "BIGINT"),
     ("write_errors", "BIGINT"),
+    # Left out by OTEL_PERF_STORE_SAMPLE_RATE (not lost: their weight is on the kept ones).
+    ("requests_sampled_out", "BIGINT"),
 )
 
 # Filled by the alert evaluator (query API and alerts issues).
@@ -302,11 +304,18 @@ def _create(table: str, columns=None) -> str:
     return f"CREATE TABLE IF NOT EXISTS {table} ({columns})"
 
 
+# The tables of version 1 that later versions added columns to, as they were.
+_SCHEMA_1_COLUMNS = {
+    "alerts": ALERTS[:-1],
+    "system_samples": SYSTEM_SAMPLES[:-1],
+    "service_instances": SERVICE_INSTANCES[:-1],
+}
+
 # version -> statements that bring the store from version-1 to version.
 MIGRATIONS: dict[int, list[str]] = {
     # Version 1 as it shipped: later columns and tables are added by later versions.
     1: [
-        _create(t, {"alerts": ALERTS[:-1], "system_samples": SYSTEM_SAMPLES[:-1]}.get(t))
+        _create(t, _SCHEMA_1_COLUMNS.get(t))
         for t in TABLES
         if t != "graphql_operations" and t not in SCHEMA_3_TABLES
     ],
@@ -320,6 +329,7 @@ MIGRATIONS: dict[int, list[str]] = {
     ],
     # Hourly totals for the stats report (storage/rollup.py), with the rows already stored.
     4: [_create(rollup.TABLE, rollup.COLUMNS), *rollup.backfill_statements()],
+    5: ['ALTER TABLE service_instances ADD COLUMN IF NOT EXISTS "requests_sampled_out" BIGINT'],
 }
 
 HAS_META = (

@@ -394,6 +394,7 @@ class StoreWriter:
                 "requests_dropped": self.requests_dropped,
                 "traces_evicted": getattr(source, "traces_evicted", 0),
                 "write_errors": self.write_errors,
+                "requests_sampled_out": self.requests_sampled_out,
             }
         )
         try:

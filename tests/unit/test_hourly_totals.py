@@ -192,7 +192,7 @@ def test_should_fill_the_totals_when_migrating_a_schema_3_store(store):
         con.close()
     session = StoreSession(address)
     try:
-        assert schema.current_version(session.con) == 4
+        assert schema.current_version(session.con) == schema.SCHEMA_VERSION
         assert_all_windows_agree(session.con, rows)
     finally:
         session.close()

@@ -147,7 +147,7 @@ def sampled(tmp_path_factory):
 
 
 def test_what_matters_is_always_stored_with_weight_1_the_rest_at_the_rate(sampled):
-    items, stats, _, rows = sampled
+    items, stats, con, rows = sampled
     special = {v for v in rows.values() if v[1] == 1.0}
     # Every error, slow, N+1 and over-complex request is stored, each with weight 1.
     assert sum(1 for v in special if v[2]) == 20  # error
@@ -163,6 +163,11 @@ def test_what_matters_is_always_stored_with_weight_1_the_rest_at_the_rate(sample
     assert all(kept_by_rule(t, 0.1) for t in ordinary)
     assert stats["requests_written"] == len(rows) == len(ordinary) + 80
     assert stats["requests_sampled_out"] == len(items) - len(rows)
+    # ... and in the store: the process's last heartbeat carries the count.
+    (sampled_out,) = con.execute(
+        "SELECT arg_max(requests_sampled_out, last_seen) FROM service_instances"
+    ).fetchone()
+    assert sampled_out == len(items) - len(rows)
 
 
 def test_reports_count_and_percentiles_are_weighted(sampled):
