@@ -332,6 +332,7 @@ class Generator:
             "requests_dropped": pa.array(np.zeros(h, dtype=np.int64)),
             "traces_evicted": pa.array(np.zeros(h, dtype=np.int64)),
             "write_errors": pa.array(np.zeros(h, dtype=np.int64)),
+            "requests_sampled_out": pa.array(np.zeros(h, dtype=np.int64)),
         }
         s = len(minutes) * len(HOSTS)
         samples = {
