@@ -88,6 +88,13 @@ def weighted(sql: str, partition: str | None = None) -> str:
     return twin
 
 
+def written_twin(sql: str, twin: str, table: str) -> str:
+    """Register ``twin``, written by hand, as ``sql``'s weighted twin over ``table`` (where a
+    weighted figure needs more than ``weighted`` derives, e.g. one row per request first)."""
+    _TWINS[sql] = (twin, table)
+    return twin
+
+
 def is_sampled(con, table: str, parameters) -> bool:
     """Whether ``table`` holds a row of weight ≠ 1 in the statement's period (all time when
     the statement has none)."""
