@@ -99,9 +99,9 @@ def _storage(quick: bool):
 def _reports(quick: bool):
     m = _module("reports")
     sizes = [100_000, 1_000_000] if quick else [1_000_000, 10_000_000]
-    # The full run times the default store (DuckLake) only: at 10M the report, database and
-    # summary reports alone took 28 s a round over all data (2026-11-25), and a .duckdb twin
-    # would double the build (~25 min) and the rounds.
+    # The full run times the default store (DuckLake) only: at 10M a round of the reports over
+    # all data takes tens of seconds (docs/benchmarks.md), and a .duckdb twin would double the
+    # rounds and the build.
     kinds = ["ducklake", "duckdb"] if quick else ["ducklake"]
     # OTEL_PERF_BENCH_KEEP: a folder where the stores are built once and reused (--keep).
     keep = os.environ.get("OTEL_PERF_BENCH_KEEP") or None

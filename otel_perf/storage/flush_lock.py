@@ -49,8 +49,8 @@ def reading(address, wait_s: float = READ_WAIT_S) -> Iterator[bool]:
     """Hold the lock shared for a read; yields whether it was got."""
     path = path_for(address)
     # A checkpoint waiting to start holds the intent lock: new reads queue behind it instead
-    # of overlapping the reads under way forever (measured: a reader in a loop kept a plain
-    # flock's checkpoint waiting 0.2 s a round; two readers could hold it off for good).
+    # of overlapping the reads under way (measured: a reader in a loop kept a plain flock's
+    # checkpoint waiting about 0.2 s a round; overlapping readers could hold it off longer).
     with commit_lock.held(_intent(path), wait_s, shared=True):
         pass
     with commit_lock.held(path, wait_s, shared=True) as got:

@@ -416,14 +416,18 @@ class StoreWriter:
         from otel_perf.storage import session
 
         try:
-            # Not during another process's checkpoint: it could hide inlined rows from the
-            # evaluation's reads (storage/flush_lock.py). A checkpoint waiting for this read
-            # while holding the commit lock this evaluation's commit wants is no deadlock:
-            # both waits are bounded (10 s): a skipped checkpoint or an unlocked commit.
-            with flush_lock.reading(self.address):
-                self._alerts.run_if_due(self.settings.alert_interval_s, self._evaluate_alerts)
+            self._alerts.run_if_due(self.settings.alert_interval_s, self._evaluate_unflushed)
         except session.ERRORS as exc:
             self._warn_once("alerts", "otel-perf: alert evaluation failed: %s", exc)
+
+    def _evaluate_unflushed(self) -> None:
+        # Not during another process's checkpoint: it could hide inlined rows from the
+        # evaluation's reads (storage/flush_lock.py). Taken only once elected, so the
+        # processes that do not evaluate never wait for a checkpoint. A checkpoint waiting
+        # for this read while holding the commit lock this evaluation's commit wants is no
+        # deadlock: both waits are bounded (10 s): a skipped checkpoint or an unlocked commit.
+        with flush_lock.reading(self.address):
+            self._evaluate_alerts()
 
     def _evaluate_alerts(self) -> None:
         from query_api import alert_evaluator as E
