@@ -72,7 +72,7 @@ def request_path(attributes) -> str | None:
         return None
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)  # slots: cheaper to create, once per statement per request
 class StatementGroup:
     fingerprint: int
     statement: str
@@ -88,7 +88,7 @@ class StatementGroup:
         return path_string(self.field_path)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class DbSummary:
     count: int
     total_ns: int
@@ -113,56 +113,45 @@ def summarize_db(entries: list[tuple], slow_db_ns: int, n_plus_one_threshold: in
     db_span_ids = {e[0] for e in entries}
     # First by raw text (a str's hash is cached by the str: one dict lookup per execution),
     # so the framework test and the fingerprint run once per distinct text rather than once
-    # per execution: an N+1 of 200 executions pays for them once. Per text: [calls, total_ns,
-    # max_ns, index of the last execution reaching max_ns, slow count, system, field path] —
-    # system and field path of its first execution.
-    texts: dict[str, list] = {}
-    for index, (_span_id, parent_id, statement, duration_ns, system, field_path) in enumerate(
-        entries
-    ):
-        if parent_id in db_span_ids:
+    # per execution: an N+1 of 200 executions pays for them once. Per text: the indices of
+    # its executions, in order (a list append is the cheapest per-execution step).
+    texts: dict[str, list[int]] = {}
+    for index, entry in enumerate(entries):
+        if entry[1] in db_span_ids:
             continue
-        acc = texts.get(statement)
-        if acc is None:
-            texts[statement] = [
-                1,
-                duration_ns,
-                duration_ns,
-                index,
-                1 if duration_ns >= slow_db_ns else 0,
-                system,
-                field_path,
-            ]
-            continue
-        acc[0] += 1
-        acc[1] += duration_ns
-        if duration_ns >= acc[2]:
-            acc[2] = duration_ns
-            acc[3] = index
-        if duration_ns >= slow_db_ns:
-            acc[4] += 1
+        statement = entry[2]
+        indices = texts.get(statement)
+        if indices is None:
+            texts[statement] = [index]
+        else:
+            indices.append(index)
     groups: dict[int, StatementGroup] = {}
     count = total = slow = 0
     slowest_ns = 0
     slowest_index = -1
     slowest: StatementGroup | None = None
     # Texts are in order of first execution, so a fingerprint's first text holds its first
-    # execution: groups keep that order, system and field path.
-    for statement, (
-        calls,
-        total_ns,
-        max_ns,
-        max_index,
-        slow_count,
-        system,
-        field_path,
-    ) in texts.items():
+    # execution: groups keep that order, and the system and field path of that execution.
+    for statement, indices in texts.items():
         if is_framework_statement(statement):
             continue
+        first = entries[indices[0]]
+        # calls, total, max (the last execution reaching it wins ties), slow count: in
+        # local variables, which are cheaper to update than a list's items.
+        total_ns = slow_count = 0
+        max_ns, max_index = first[3], indices[0]
+        for index in indices:
+            duration_ns = entries[index][3]
+            total_ns += duration_ns
+            if duration_ns >= max_ns:
+                max_ns, max_index = duration_ns, index
+            if duration_ns >= slow_db_ns:
+                slow_count += 1
+        calls = len(indices)
         fp, normalized = fingerprint_cached(statement)
         group = groups.get(fp)
         if group is None:
-            group = groups[fp] = StatementGroup(fp, normalized, system, field_path=field_path)
+            group = groups[fp] = StatementGroup(fp, normalized, first[4], field_path=first[5])
         group.calls += calls
         group.total_ns += total_ns
         if max_ns > group.max_ns:
@@ -205,13 +194,17 @@ def root_facts(facts: dict, attrs, summary, duration_ms: float, error: bool, set
         if summary.slow_count:
             facts[A.DB_SLOW_COUNT] = summary.slow_count
     if summary.n_plus_one:
+        # One pass for the three parallel arrays (three generators cost a frame each).
+        statements, fingerprints, executions = [], [], []
+        for g in summary.n_plus_one:
+            statements.append(g.statement)
+            fingerprints.append(fingerprint_hex(g.fingerprint))
+            executions.append(g.calls)
         facts[A.N_PLUS_ONE] = True
-        facts[A.N_PLUS_ONE_COUNT] = len(summary.n_plus_one)
-        facts[A.N_PLUS_ONE_STATEMENTS] = tuple(g.statement for g in summary.n_plus_one)
-        facts[A.N_PLUS_ONE_FINGERPRINTS] = tuple(
-            fingerprint_hex(g.fingerprint) for g in summary.n_plus_one
-        )
-        facts[A.N_PLUS_ONE_EXECUTIONS] = tuple(g.calls for g in summary.n_plus_one)
+        facts[A.N_PLUS_ONE_COUNT] = len(statements)
+        facts[A.N_PLUS_ONE_STATEMENTS] = tuple(statements)
+        facts[A.N_PLUS_ONE_FINGERPRINTS] = tuple(fingerprints)
+        facts[A.N_PLUS_ONE_EXECUTIONS] = tuple(executions)
     if s.tenant_attribute and A.TENANT not in attrs:
         tenant = attrs.get(s.tenant_attribute)
         if tenant is not None:

@@ -23,26 +23,26 @@ import time
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _MIB = 1024.0 * 1024.0
+# The open statm descriptor: None until first read, -1 when procfs is missing. It names the
+# process that opened it, so a forked child drops it (``_forget_peak``) and opens its own; no
+# os.getpid() check per read, as that is a system call of its own on current glibc.
 _fd: int | None = None
-_fd_pid: int | None = None
 
 
 def _statm_fd() -> int | None:
-    global _fd, _fd_pid
-    pid = os.getpid()
-    if _fd is None or _fd_pid != pid:
+    global _fd
+    if _fd is None:
         try:
             _fd = os.open("/proc/self/statm", os.O_RDONLY)
         except OSError:
             _fd = -1
-        _fd_pid = pid
     return _fd if _fd >= 0 else None
 
 
 def rss_bytes() -> int:
     """Current resident set size in bytes (peak RSS where procfs is unavailable)."""
-    fd = _statm_fd()
-    if fd is not None:
+    fd = _fd if _fd is not None else _statm_fd()
+    if fd is not None and fd >= 0:
         try:
             return int(os.pread(fd, 64, 0).split()[1]) * _PAGE
         except (OSError, ValueError, IndexError):
@@ -75,9 +75,16 @@ def max_rss_bytes_at(start_ns: int) -> int:
 
 
 def _forget_peak() -> None:
-    # A forked child has its own peak: the parent's reading must not stand for it.
-    global _last_peak
+    # A forked child has its own peak: the parent's reading must not stand for it. Its
+    # inherited statm descriptor reads the parent's memory: close it, open the child's on use.
+    global _last_peak, _fd
     _last_peak = (0, 0)
+    fd, _fd = _fd, None
+    if fd is not None and fd >= 0:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 if hasattr(os, "register_at_fork"):

@@ -18,6 +18,7 @@ import logging
 import time
 from typing import Any
 
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import SpanKind, StatusCode, get_current_span
 
@@ -37,6 +38,38 @@ _logger = logging.getLogger("otel_perf")
 _NS_PER_MS = 1_000_000.0
 _SQLALCHEMY_SCOPE = "opentelemetry.instrumentation.sqlalchemy"
 _MIB = 1024.0 * 1024.0
+
+
+_SERVER = SpanKind.SERVER
+_GRAPHQL_PARSING_MS = A.GRAPHQL_PARSING_MS
+_current_field_path = current_field_path.get
+# The SDK's own span classes (``_Span`` is what its tracer creates), whose fields the hot path
+# reads directly; a subclass defined elsewhere goes through ``_PublicFields``.
+_SDK_SPANS = frozenset((Span, *Span.__subclasses__()))
+
+
+class _PublicFields:
+    """The fields the hot path reads, taken through the public API of a span that is not the
+    SDK's own (the SDK's spans are read directly)."""
+
+    __slots__ = (
+        "_context",
+        "_parent",
+        "_kind",
+        "_start_time",
+        "_end_time",
+        "_instrumentation_scope",
+        "_attributes",
+    )
+
+    def __init__(self, span) -> None:
+        self._context = span.get_span_context()
+        self._parent = span.parent
+        self._kind = span.kind
+        self._start_time = span.start_time
+        self._end_time = span.end_time
+        self._instrumentation_scope = getattr(span, "instrumentation_scope", None)
+        self._attributes = None  # the hot path then reads the span's public attributes
 
 
 class LocalTrace:
@@ -113,22 +146,31 @@ class PerfSpanProcessor(SpanProcessor):
     # -- hot path --------------------------------------------------------------------------
     def on_start(self, span: Span, parent_context=None) -> None:
         try:
-            parent = span.parent
-            if parent is not None and not parent.is_remote:
-                if A.GRAPHQL_PARSING_MS in attribute_dict(span):
-                    self._start_operation(span)
+            # The SDK's span: read its fields, not its properties (each property is a Python
+            # call, and this runs for every span). Any other span: the same fields, read once
+            # through the public API.
+            fields = span if type(span) in _SDK_SPANS else _PublicFields(span)
+            attributes = fields._attributes
+            if type(attributes) is BoundedAttributes:  # the SDK's: it keeps a plain dict
+                attrs = attributes._dict
+            else:
+                attrs = attribute_dict(span)
+            parent = fields._parent
+            if parent is not None and not parent[2]:  # SpanContext is a tuple; [2]: is_remote
+                if _GRAPHQL_PARSING_MS in attrs:
+                    self._start_operation(span, fields._context.trace_id)
                 return
-            if span.kind is SpanKind.SERVER:
+            if fields._kind is _SERVER:
                 kind = "request"
-            elif attribute_dict(span).get(A.OPERATION_KIND) is not None:
+            elif attrs.get(A.OPERATION_KIND) is not None:
                 kind = "operation"
             else:
                 return  # startup statements, background roots: not requests
-            ctx = span.get_span_context()
+            ctx = fields._context
             traces = self._traces
             if len(traces) >= self._settings.max_open_traces:
                 self._evict_oldest()
-            trace = LocalTrace(ctx.span_id, kind, span.start_time)
+            trace = LocalTrace(ctx.span_id, kind, fields._start_time)
             traces[ctx.trace_id] = trace
             # Facts must be set while the root is still open; the SDK's end() freezes
             # attributes before any processor hook runs, so fold just before it.
@@ -138,26 +180,29 @@ class PerfSpanProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         try:
-            ctx = span.context
-            trace = self._traces.get(ctx.trace_id)
+            fields = span if type(span) is ReadableSpan else _PublicFields(span)
+            trace_id, span_id = fields._context[:2]  # SpanContext is a tuple: one unpack
+            trace = self._traces.get(trace_id)
             if trace is None:
                 return
-            if ctx.span_id == trace.root_span_id:
-                del self._traces[ctx.trace_id]
+            if span_id == trace.root_span_id:
+                del self._traces[trace_id]
                 if not trace.excluded and self._sink is not None:
                     self._sink.submit((trace.kind, span, trace))
                 return
-            attrs = attribute_dict(span)
+            attributes = fields._attributes
+            if type(attributes) is BoundedAttributes:
+                attrs = attributes._dict
+            else:
+                attrs = attribute_dict(span)
             statement = attrs.get("db.statement") or attrs.get("db.query.text")
             if statement is not None:
-                # Every span and context property is a Python call: each is read once.
-                span_id = ctx.span_id
-                start, end = span.start_time, span.end_time
-                parent = span.parent
-                parent_id = parent.span_id if parent is not None else 0
+                start, end = fields._start_time, fields._end_time
+                parent = fields._parent
+                parent_id = parent[1] if parent is not None else 0  # SpanContext.span_id
                 db = trace.db
                 if db:
-                    scope = span.instrumentation_scope
+                    scope = fields._instrumentation_scope
                     if scope is not None and scope.name == _SQLALCHEMY_SCOPE:
                         # SQLAlchemy's span is not current while the driver executes, so the
                         # driver's span (psycopg, sqlite3) is its sibling, not its child, and
@@ -178,7 +223,7 @@ class PerfSpanProcessor(SpanProcessor):
                         statement,
                         end - start,
                         attrs.get("db.system") or attrs.get("db.system.name"),
-                        current_field_path.get(),
+                        _current_field_path(),
                     )
                 )
                 trace.db_last_end = end
@@ -197,8 +242,8 @@ class PerfSpanProcessor(SpanProcessor):
         except Exception:
             self.internal_errors += 1
 
-    def _start_operation(self, span: Span) -> None:
-        trace = self._traces.get(span.get_span_context().trace_id)
+    def _start_operation(self, span: Span, trace_id: int) -> None:
+        trace = self._traces.get(trace_id)
         if trace is None:
             return  # a GraphQL operation outside any request: exported, not stored
         operation = GraphQLOperation(span, trace)

@@ -83,3 +83,20 @@ def test_request_figures_with_a_reused_start_peak():
     with tracer.start_as_current_span("GET", kind=SpanKind.SERVER) as span:
         pass
     assert span.attributes[A.MEMORY_PEAK_MB] < 8
+
+
+@pytest.mark.skipif(not hasattr(memory.os, "fork"), reason="needs fork")
+def test_a_forked_child_reads_its_own_memory_not_the_parents():
+    memory.rss_bytes()  # the parent's statm descriptor is open now
+    pid = memory.os.fork()
+    if pid == 0:  # the child: grow well past the parent, then compare with the kernel
+        ok = False
+        try:
+            block = b"z" * (96 * MIB)
+            ok = abs(memory.rss_bytes() - status_bytes("VmRSS")) < 8 * MIB
+            del block
+        finally:
+            memory.os._exit(0 if ok else 1)
+    _, status = memory.os.waitpid(pid, 0)
+    assert memory.os.waitstatus_to_exitcode(status) == 0
+    assert abs(memory.rss_bytes() - status_bytes("VmRSS")) < 2 * MIB

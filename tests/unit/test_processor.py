@@ -197,3 +197,86 @@ def test_should_find_the_path_in_the_full_url_when_the_server_gives_only_that(pi
 
     assert len(sink.items) == 1
     assert request_path(sink.items[0][1].attributes) == "/books/"
+
+
+def test_should_give_the_same_facts_for_spans_that_are_not_the_sdks_own(pipeline):
+    """The hot path reads the SDK's span fields directly; any other span class goes through the
+    public API. Both must see the same request."""
+    from opentelemetry import trace as trace_api
+    from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+
+    class OtherSpan(Span):  # defined here: not one of the SDK's classes
+        pass
+
+    class OtherReadable(ReadableSpan):
+        pass
+
+    class Forward(SpanProcessor):
+        """Hands on_end a copy of another class, with its attributes as a plain dict."""
+
+        def __init__(self, target):
+            self.target = target
+
+        def on_start(self, span, parent_context=None):
+            self.target.on_start(span, parent_context)
+
+        def on_end(self, span):
+            copy = OtherReadable(
+                name=span.name,
+                context=span.context,
+                parent=span.parent,
+                attributes=dict(span.attributes),
+                kind=span.kind,
+                start_time=span.start_time,
+                end_time=span.end_time,
+                instrumentation_scope=span.instrumentation_scope,
+                status=span.status,
+            )
+            self.target.on_end(copy)
+
+    statements = ['SELECT "a" FROM "t" WHERE "id" = %s'] * 6 + ["SELECT 1"]
+    tracer, _, sdk_sink, _ = pipeline()
+    expected = request(tracer, statements).attributes
+
+    sink = ListSink()
+    processor = PerfSpanProcessor(sink, Settings())
+    forward = Forward(processor)
+    ids = RandomIdGenerator()
+    trace_id = ids.generate_trace_id()
+
+    def start(name, kind, parent=None, attributes=None):
+        context = trace_api.SpanContext(
+            trace_id, ids.generate_span_id(), False, trace_api.TraceFlags(1)
+        )
+        span = OtherSpan(
+            name, context, parent=parent, kind=kind, attributes=attributes, span_processor=forward
+        )
+        span.start()
+        return span
+
+    root = start(
+        "GET",
+        SpanKind.SERVER,
+        attributes={"http.request.method": "GET", "http.route": "books/", "url.path": "/books/"},
+    )
+    for sql in statements:
+        child = start("db", SpanKind.CLIENT, parent=root.get_span_context())
+        child.set_attribute("db.statement", sql)
+        child.set_attribute("db.system", "sqlite")
+        child.end()
+    root.set_attribute("http.response.status_code", 200)
+    root.end()
+
+    assert processor.internal_errors == 0 and len(sink.items) == 1
+    got = root.attributes
+    for key in ("perf.db.count", "perf.n_plus_one.executions", "perf.endpoint", "perf.error"):
+        assert got.get(key) == expected.get(key), key
+    assert got["perf.db.count"] == 7
+
+    def groups(items):  # everything but the timings, which differ between the two runs
+        return [
+            (g.fingerprint, g.statement, g.db_system, g.calls) for g in items[0][2].summary.groups
+        ]
+
+    assert groups(sink.items) == groups(sdk_sink.items)
