@@ -61,12 +61,11 @@ def snapshot_window(previous_snapshot: int | None, current: int) -> Window:
 
 
 def readable_window(con, previous_snapshot: int | None, current: int) -> Window | None:
-    """``snapshot_window``, or None when maintenance has expired the snapshots it starts
-    from (the job did not run for longer than snapshots are kept): the caller then evaluates
-    by time once, and by snapshot again from this run on."""
+    """``snapshot_window``, or None when maintenance has expired a snapshot it covers (the
+    job did not run for longer than snapshots are kept; or, on a first run, the store is older
+    than the snapshots it keeps): the caller then evaluates by time once, and by snapshot again
+    from this run on."""
     window = snapshot_window(previous_snapshot, current)
-    if previous_snapshot is None:
-        return window
     first, last = window.from_snapshot, window.to_snapshot
     (kept,) = con.execute(Q.SNAPSHOTS_KEPT, {"first": first, "last": last}).fetchone()
     return window if kept == max(last - first + 1, 0) else None

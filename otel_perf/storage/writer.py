@@ -454,7 +454,7 @@ class StoreWriter:
                 self._warn_once(
                     "alerts-snapshot",
                     "otel-perf: alerts evaluated by time once: snapshot %s has expired",
-                    previous,
+                    previous if previous is not None else 0,
                 )
         lock.next_state = f"{current} {rules_at!r}"
         since = (
