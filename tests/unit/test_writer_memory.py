@@ -131,30 +131,57 @@ def test_a_commit_refused_by_a_locked_catalog_keeps_the_connection_and_stores_it
     assert stored_requests(writer.address.path) == 5
 
 
-def test_periodic_work_runs_while_the_queue_never_empties(writer):
-    """Requests that arrive during each commit keep the queue from emptying: jobs and
-    heartbeats must still run between commits, not only once the load stops."""
-    batches = [requests(3) for _ in range(4)]
+def arriving_during_commits(writer, batches: list[list]) -> list[int]:
+    """Make each commit of ``writer`` see the next of ``batches`` arrive while it runs (as
+    under sustained load); returns the size of every commit."""
+    commits = []
+    write = writer._write
+
+    def write_while_requests_arrive(items):
+        commits.append(len(items))
+        ok = write(items)
+        if batches:
+            writer._queue.extend(batches.pop())
+        return ok
+
+    writer._write = write_while_requests_arrive
+    return commits
+
+
+def test_a_cycle_commits_what_was_queued_and_leaves_what_arrives_for_the_next(writer):
+    """Under sustained load the queue refills while a commit runs. Draining it to empty meant
+    commits back to back, each of a few requests and each paying DuckLake's fixed commit
+    cost: one commit per cycle (per flush interval) instead, unless a backlog builds up."""
+    commits = arriving_during_commits(writer, [requests(3) for _ in range(4)])
+    writer._queue.extend(requests(3))
+    writer._cycle()
+    assert commits == [3] and len(writer._queue) == 3  # the arrivals wait for the next cycle
+    writer._cycle()
+    assert commits == [3, 3] and len(writer._queue) == 3
+    writer._cycle(final=True)  # shutting down: everything goes
+    assert commits == [3, 3, 3, 3, 3] and not writer._queue
+    assert (writer.requests_written, writer.requests_dropped) == (15, 0)
+
+
+def test_periodic_work_runs_between_the_commits_of_a_backlog(writer, monkeypatch):
+    """A backlog (full batches waiting) is committed in one cycle: jobs and heartbeats must
+    still run between its commits, not only once it is gone."""
+    from otel_perf.storage import writer as W
+
+    monkeypatch.setattr(W, "MAX_BATCH", 3)  # a full batch: 3 requests
     seen = []  # requests written when the job ran
 
     def probe(ctx):
         seen.append(writer.requests_written)
 
     writer._jobs = [Job("probe", 0.0, probe)]
-    write = writer._write
-
-    def write_while_requests_arrive(items):
-        ok = write(items)
-        if batches:
-            writer._queue.extend(batches.pop())  # arrived while this commit ran
-        return ok
-
-    writer._write = write_while_requests_arrive
-    writer._queue.extend(requests(3))
+    commits = arriving_during_commits(writer, [requests(3) for _ in range(2)])
+    writer._queue.extend(requests(9))
     writer._cycle()
-    assert writer.requests_written == 15 and not writer._queue
-    assert seen[0] == 3  # after the first commit, with 12 requests still waiting
-    assert len(seen) == 5  # once between each two commits and once at the end
+    # 9 queued: three commits of 3; each arrival of 3 during them is a full batch too.
+    assert commits == [3, 3, 3, 3, 3] and not writer._queue
+    assert writer.requests_written == 15
+    assert seen[:2] == [3, 6]  # after the first commits, with requests still waiting
     writer._drop_session()
     con = open_store(writer.address, read_only=True)
     try:
