@@ -88,7 +88,11 @@ def cmd_sql(args: argparse.Namespace) -> int:
         if result.description is None:
             return 0
         columns = [d[0] for d in result.description]
-        rows = result.fetchall()
+        # Through Arrow, not fetchall(): DuckDB's own conversion of a TIMESTAMPTZ (e.g.
+        # ducklake_snapshots' snapshot_time) needs pytz, which nothing else here needs;
+        # Arrow's uses zoneinfo. By column: result names may repeat.
+        table = result.to_arrow_table()
+        rows = list(zip(*(column.to_pylist() for column in table.columns), strict=True))
     if args.format == "json":
         print(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str, indent=2))
     elif args.format == "csv":

@@ -141,6 +141,22 @@ def test_sql_command_prints_table_json_and_csv(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines() == ["endpoint,n", "GET /items/<int:pk>/,3"]
 
 
+def test_sql_command_prints_time_zones_and_repeated_names(tmp_path, capsys):
+    """A TIMESTAMPTZ (DuckLake's snapshot times) printed without pytz installed; two columns
+    of one name both kept."""
+    store = str(tmp_path / "store")
+    fill(store, requests=1)
+    query = (
+        "SELECT TIMESTAMPTZ '2026-11-25 08:00:00+00' AS t, 1 AS n, 2 AS n, "
+        "(SELECT count(*) FROM ducklake_snapshots('perf')) > 0 AS snapshots"
+    )
+    assert main(["sql", "--store", store, "--format", "csv", query]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "t,n,n,snapshots",
+        "2026-11-25 08:00:00+00:00,1,2,True",
+    ]
+
+
 def test_sql_command_gives_clear_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as missing:
         main(["sql", "--store", str(tmp_path / "nothing"), "SELECT 1"])
