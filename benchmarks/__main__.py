@@ -1,6 +1,6 @@
 """Run the benchmarks and write docs/benchmarks.md.
 
-    python -m benchmarks all [--quick]          every section (the full run takes about an hour)
+    python -m benchmarks all [--quick]          every section (the full run takes about 1.5 hours)
     python -m benchmarks overhead hot_path ...  only these sections; the others stay as they were
     python -m benchmarks --list                 the sections and what each measures
 
@@ -65,7 +65,7 @@ def _hot_path(quick: bool):
 
 def _footprint(quick: bool):
     m = _module("footprint")
-    r = m.measure(seconds=20 if quick else 180)
+    r = m.measure(seconds=20 if quick else 600)  # 10 min per variant: a slope over 5 min
     return r, m.render(r)
 
 
