@@ -62,6 +62,11 @@ class StoreReader:
         try:
             cur = con.cursor()
             cur.execute(f"USE {ALIAS}")  # a cursor does not inherit the connection's USE
+            # One read transaction per cursor: every statement of a report sees the same
+            # snapshot (stats' totals and its GraphQL figures agree), and DuckLake looks the
+            # snapshot up once rather than per statement (stats at 10M requests: 65 ms
+            # against 70-72 ms as separate statements, medians of 10).
+            cur.execute("BEGIN TRANSACTION")
         except duckdb.Error as exc:
             self._drop(con)
             raise StoreUnavailable(f"cannot read {self.address.describe()}: {exc}") from exc
@@ -73,6 +78,8 @@ class StoreReader:
             self._drop(con)
             raise
         finally:
+            with contextlib.suppress(Exception):
+                cur.execute("ROLLBACK")  # it only read; after a failed statement, it must
             cur.close()
 
     def _drop(self, con) -> None:

@@ -239,3 +239,29 @@ def test_a_catalog_read_during_another_workers_table_creation_is_retried():
     race = "Catalog Error: Failed to read inlined data from DuckLake: Table with name "
     assert is_transient(RuntimeError(race + "ducklake_inlined_data_1_1 does not exist!"))
     assert not is_transient(RuntimeError("Catalog Error: Table with name nope does not exist!"))
+
+
+def test_a_reader_cursor_sees_one_snapshot_and_the_next_cursor_sees_later_commits(tmp_path):
+    """A report's statements read one snapshot (its figures agree with each other) even while
+    a writer commits; the API's next cursor sees that commit."""
+    import duckdb
+
+    from query_api.store import StoreReader
+
+    store = str(tmp_path / "store")
+    fill(store, requests=3)
+    reader = StoreReader(store)
+    count = "SELECT count(*) FROM requests"
+    try:
+        with reader.cursor() as cur:
+            before = cur.execute(count).fetchone()[0]
+            fill(store, requests=2)  # another writer commits in between
+            assert cur.execute(count).fetchone()[0] == before == 3
+        with reader.cursor() as cur:
+            assert cur.execute(count).fetchone()[0] == 5
+        with pytest.raises(duckdb.ProgrammingError), reader.cursor() as cur:
+            cur.execute("SELECT nope FROM requests")
+        with reader.cursor() as cur:  # a failed statement leaves no aborted transaction behind
+            assert cur.execute(count).fetchone()[0] == 5
+    finally:
+        reader.close()
