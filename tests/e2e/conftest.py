@@ -7,8 +7,10 @@ real HTTP, and the store is read back with the same code the CLI uses.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,6 +41,57 @@ for path in sys.argv[1:]:
     out[path] = {"queries": len(ctx.captured_queries), "status": status}
 print(json.dumps(out))
 """
+
+
+# Where the session keeps its migrated and seeded example databases (set by ``_seed_folder``).
+# pytest loads this file as ``conftest`` and the tests import it as ``tests.e2e.conftest``: two
+# module objects, so the folder is always kept in (and read from) the latter.
+_SEED_FOLDER: Path | None = None
+# Variables that change nothing in the database's schema or data (they are read at request
+# time; the cache is local memory or Redis, never the database): apps differing only in them
+# share one seeded database. Any other variable (EXAMPLE_SILK adds tables) gets its own.
+_RUNTIME_ONLY = {
+    "EXAMPLE_DB_PATH",
+    "EXAMPLE_DEBUG",
+    "EXAMPLE_SLOW_SECONDS",
+    "EXAMPLE_OTEL_PERF_SLOW_REQUEST_MS",
+    "EXAMPLE_CACHE",
+    "EXAMPLE_CACHE_URL",
+    "EXAMPLE_CACHE_PREFIX",
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _seed_folder(tmp_path_factory):
+    import tests.e2e.conftest as shared
+
+    shared._SEED_FOLDER = tmp_path_factory.mktemp("seeded")
+    yield
+    shared._SEED_FOLDER = None
+
+
+def prepare_database(env: dict[str, str]) -> None:
+    """The example's database at ``env["EXAMPLE_DB_PATH"]``, migrated and seeded, as
+    ``demo.prepare_database`` leaves it. That takes two Django start-ups (2-4 s on a 2-core CI
+    machine) and some 30 apps of this suite need it: the session runs it once per distinct
+    configuration and each app gets a fresh copy of the resulting SQLite file."""
+    import tests.e2e.conftest as shared
+
+    folder = shared._SEED_FOLDER
+    plain = {k: v for k, v in env.items() if not k.startswith("OTEL_")}
+    if folder is None:  # outside a pytest session
+        demo.prepare_database(APP_DIR, plain)
+        return
+    key = sorted(
+        (k, v) for k, v in plain.items() if k.startswith("EXAMPLE_") and k not in _RUNTIME_ONLY
+    )
+    digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
+    template = folder / f"seed-{digest}.sqlite3"
+    if not template.exists():
+        demo.prepare_database(APP_DIR, {**plain, "EXAMPLE_DB_PATH": str(template)})
+        # One self-contained file once Django has exited (no journal or WAL left beside it).
+        assert [p.name for p in folder.glob(template.name + "-*")] == []
+    shutil.copyfile(template, plain["EXAMPLE_DB_PATH"])
 
 
 def query(store: str, sql: str, params=None):
@@ -120,6 +173,14 @@ def start_serve(
     return proc, f"http://127.0.0.1:{port}"
 
 
+def interruptible() -> None:
+    """Children's Ctrl-C as in a terminal. A suite started as a background job (``pytest &``
+    from a script) inherits SIGINT ignored, and so would every app it starts: runserver would
+    then wait out its 20 s stop timeout and be killed without flushing, and the monitor would
+    never see its Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def launch(app, cwd: Path, **ready) -> None:
     """Start ``app.command`` in ``cwd`` (its output in ``app.log_path``) and wait until it
     answers at ``app.base``; the test fails with the app's log if it never does."""
@@ -131,6 +192,7 @@ def launch(app, cwd: Path, **ready) -> None:
         stdout=app._log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=interruptible,
     )
     try:
         demo.wait_ready(app.base, app.proc, timeout=60, **ready)
@@ -168,8 +230,7 @@ class App:
         self.proc: subprocess.Popen | None = None
 
     def prepare(self) -> App:
-        plain = {k: v for k, v in self.env.items() if not k.startswith("OTEL_")}
-        demo.prepare_database(APP_DIR, plain)
+        prepare_database(self.env)
         return self
 
     def start(self) -> App:
@@ -224,12 +285,22 @@ def make_app(tmp_path):
 def ground_truth(tmp_path_factory):
     """Queries per endpoint counted by Django itself (CaptureQueriesContext), uninstrumented."""
 
+    # The counts depend on the paths and DEBUG only, and nothing writes to them: each
+    # combination is computed once per session.
+    computed: dict[tuple[tuple[str, ...], bool], dict] = {}
+
     def compute(paths: list[str], debug: bool) -> dict:
+        key = (tuple(paths), debug)
+        if key not in computed:
+            computed[key] = count(paths, debug)
+        return computed[key]
+
+    def count(paths: list[str], debug: bool) -> dict:
         tmp = tmp_path_factory.mktemp("truth")
         env = demo.app_environment("none", str(tmp / "truth.sqlite3"), debug=debug)
         env = {k: v for k, v in env.items() if not k.startswith("OTEL_")}
         env["EXAMPLE_SLOW_SECONDS"] = "0"
-        demo.prepare_database(APP_DIR, env)
+        prepare_database(env)
         out = subprocess.run(
             [sys.executable, "-c", GROUND_TRUTH_SCRIPT, *paths],
             cwd=APP_DIR,

@@ -11,7 +11,7 @@ import threading
 import pexpect
 import pytest
 
-from tests.e2e.conftest import APP_DIR, query, wait_for_rows
+from tests.e2e.conftest import APP_DIR, interruptible, query, wait_for_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -25,6 +25,7 @@ def spawn(args: list[str], env: dict, cwd=None) -> pexpect.spawn:
         encoding="utf-8",
         timeout=30,
         dimensions=(40, 120),
+        preexec_fn=interruptible,
     )
 
 

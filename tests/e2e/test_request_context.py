@@ -13,7 +13,13 @@ import urllib.request
 import pytest
 
 from otel_perf import demo
-from tests.e2e.conftest import APP_DIR, columns_containing, query, wait_for_rows
+from tests.e2e.conftest import (
+    APP_DIR,
+    columns_containing,
+    prepare_database,
+    query,
+    wait_for_rows,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -87,7 +93,7 @@ def test_tenant_header_and_django_settings_dict(make_app):
 def test_tracked_management_command_is_an_operation(tmp_path):
     store = str(tmp_path / "store")
     env = demo.app_environment(store, str(tmp_path / "app.sqlite3"))
-    demo.prepare_database(APP_DIR, {k: v for k, v in env.items() if not k.startswith("OTEL_")})
+    prepare_database(env)
     result = subprocess.run(
         [demo.bin_path("opentelemetry-instrument"), sys.executable, "manage.py", "library_report"],
         cwd=APP_DIR,
