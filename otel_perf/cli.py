@@ -72,6 +72,17 @@ def _numeric(text: str) -> bool:
     return True
 
 
+def _python_values(column) -> list:
+    """A result column as Python values, as fetchall() gives them: Arrow carries a HUGEINT
+    (what sum() of integers returns) as a decimal of scale 0, which is an int here."""
+    import pyarrow as pa
+
+    values = column.to_pylist()
+    if pa.types.is_decimal(column.type) and column.type.scale == 0:
+        return [None if v is None else int(v) for v in values]
+    return values
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
@@ -92,7 +103,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
         # ducklake_snapshots' snapshot_time) needs pytz, which nothing else here needs;
         # Arrow's uses zoneinfo. By column: result names may repeat.
         table = result.to_arrow_table()
-        rows = list(zip(*(column.to_pylist() for column in table.columns), strict=True))
+        rows = list(zip(*(_python_values(column) for column in table.columns), strict=True))
     if args.format == "json":
         print(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str, indent=2))
     elif args.format == "csv":

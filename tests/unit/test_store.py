@@ -148,13 +148,17 @@ def test_sql_command_prints_time_zones_and_repeated_names(tmp_path, capsys):
     fill(store, requests=1)
     query = (
         "SELECT TIMESTAMPTZ '2026-11-25 08:00:00+00' AS t, 1 AS n, 2 AS n, "
-        "(SELECT count(*) FROM ducklake_snapshots('perf')) > 0 AS snapshots"
+        "(SELECT count(*) FROM ducklake_snapshots('perf')) > 0 AS snapshots, "
+        "sum(db_count) AS q, CAST(1.50 AS DECIMAL(9, 2)) AS d FROM requests"
     )
     assert main(["sql", "--store", store, "--format", "csv", query]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "t,n,n,snapshots",
-        "2026-11-25 08:00:00+00:00,1,2,True",
+        "t,n,n,snapshots,q,d",
+        "2026-11-25 08:00:00+00:00,1,2,True,6,1.50",
     ]
+    # sum() of integers is a HUGEINT: a JSON number, as before, not a string.
+    assert main(["sql", "--store", store, "--format", "json", query]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["q"] == 6
 
 
 def test_sql_command_gives_clear_errors(tmp_path, capsys):
