@@ -214,19 +214,16 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def thread_cpu_seconds(pids: list[int]) -> tuple[float, float]:
-    """(the request threads' CPU, every other thread's) of the processes, live threads only.
-    A sync gunicorn worker serves requests on its main thread (thread id = pid); the others
-    are background threads: otel-perf's writer and sampler, an exporter's, sentry's."""
-    main = other = 0.0
-    for pid in pids:
-        for thread in psutil.Process(pid).threads():
-            cpu = thread.user_time + thread.system_time
-            if thread.id == pid:
-                main += cpu
-            else:
-                other += cpu
-    return main, other
+def background_cpu_seconds(pids: list[int]) -> float:
+    """CPU of the processes' background threads (live threads only). A sync gunicorn worker
+    serves requests on its main thread (thread id = pid); the others are otel-perf's writer and
+    sampler, an exporter's, sentry's."""
+    return sum(
+        thread.user_time + thread.system_time
+        for pid in pids
+        for thread in psutil.Process(pid).threads()
+        if thread.id != pid
+    )
 
 
 def memory_mb(pids: list[int]) -> tuple[float, float | None]:
@@ -301,7 +298,7 @@ def measure(
                     for _ in range(20):
                         timed_get(port, path, body)
             whole_start = {v: cpu_seconds(pids[v]) for v in active}
-            threads_start = {v: thread_cpu_seconds(pids[v]) for v in active}
+            background_start = {v: background_cpu_seconds(pids[v]) for v in active}
             for _ in range(rounds):
                 order = list(active)
                 rng.shuffle(order)
@@ -313,7 +310,7 @@ def measure(
                         cpu[(v, e)] += cpu_ns(pids[v]) - before
             time.sleep(SETTLE_SECONDS)
             whole = {v: cpu_seconds(pids[v]) - whole_start[v] for v in active}
-            background = {v: thread_cpu_seconds(pids[v])[1] - threads_start[v][1] for v in active}
+            background = {v: background_cpu_seconds(pids[v]) - background_start[v] for v in active}
             memory = {v: memory_mb(pids[v]) for v in active}
             exported = peers.sink_stats(sink[1]) if sink else {}
             if receiver:

@@ -202,9 +202,15 @@ class StoreWriter:
         # 260 requests/s, ten commits a second of a few requests each, every one paying
         # DuckLake's fixed cost (about 26 ms of CPU per commit, benchmarks/ingest.py), which
         # came to 1.2 ms of writer CPU per request.
-        budget = len(self._queue)
         queue = self._queue
+        budget = len(queue)
+        committed = False
         while queue and (budget > 0 or len(queue) >= MAX_BATCH or final):
+            if committed and not final:
+                # Between the commits of a backlog: the periodic work must not wait for it
+                # (in a 120 s soak of the example app, 2 workers, no heartbeat, maintenance,
+                # alert or job ran while the queue never emptied).
+                self._periodic(final)
             if self._open(force=final) is None:
                 return  # the store is unavailable: items wait (bounded) for the next try
             items = []
@@ -217,11 +223,7 @@ class StoreWriter:
                     return
             finally:
                 self._pending = 0
-            if queue and not final:
-                # A backlog keeps this loop going: the periodic work must not wait for it (in
-                # a 120 s soak of the example app, 2 workers, no heartbeat, maintenance, alert
-                # or job ran while the queue never emptied).
-                self._periodic(final)
+            committed = True
         self._periodic(final)
 
     def _periodic(self, final: bool) -> None:
@@ -433,7 +435,8 @@ class StoreWriter:
         # evaluation's reads (storage/flush_lock.py). Taken only once elected, so the
         # processes that do not evaluate never wait for a checkpoint. A checkpoint waiting
         # for this read while holding the commit lock this evaluation's commit wants is no
-        # deadlock: both waits are bounded (10 s): a skipped checkpoint or an unlocked commit.
+        # deadlock: both waits are bounded (flush_lock.FLUSH_WAIT_S, commit_lock.WAIT_S): a
+        # skipped checkpoint or an unlocked commit.
         with flush_lock.reading(self.address):
             self._evaluate_alerts()
 
