@@ -64,6 +64,7 @@ class StoreSession:
         """``inline_row_limit``: see ``engine.attach`` (default: the setting). ``threads``:
         DuckDB worker threads for this connection (default: one per core)."""
         self.address = address
+        self.commits = 0  # successful commits of rows (the writer renews the session by it)
         # Creating the catalog races with the other workers' first attach: retry it too.
         self.con = with_retries(
             lambda: open_store(address, inline_row_limit=inline_row_limit), attempts=10
@@ -91,6 +92,7 @@ class StoreSession:
                 self._insert_once(tables)
 
         with_retries(attempt)
+        self.commits += 1
 
     def _insert_once(self, tables: list[Columns]) -> None:
         with transaction(self.con) as con:

@@ -13,6 +13,7 @@ connection across a conflict, and still run their periodic jobs while the queue 
 from __future__ import annotations
 
 import functools
+import os
 import subprocess
 import sys
 import threading
@@ -227,3 +228,42 @@ def test_a_holder_stuck_past_the_wait_is_not_waited_for(tmp_path):
 def test_only_a_sqlite_catalog_store_takes_the_commit_lock(tmp_path):
     assert commit_lock.path_for(parse_address(str(tmp_path / "s"))) is not None
     assert commit_lock.path_for(parse_address(str(tmp_path / "s.duckdb"))) is None
+
+
+def test_the_writer_renews_its_connection_after_so_many_commits(writer, monkeypatch):
+    # A DuckLake connection keeps something of every commit (writer.SESSION_COMMITS): the
+    # writer closes it after that many and opens a new one, losing nothing meanwhile.
+    from otel_perf.storage import writer as W
+
+    monkeypatch.setattr(W, "SESSION_COMMITS", 2)
+    writer._next_heartbeat = writer._next_alerts = float("inf")  # only the requests commit here
+    first = writer._session
+    sessions = []
+    for batch in (requests(3), requests(4), requests(5)):
+        writer._queue.extend(batch)  # as submit() does, without starting the writer's thread
+        writer._cycle()
+        sessions.append(writer._session)
+    # After its second commit the session is closed; the third cycle opens a new one.
+    assert sessions[0] is first and first.commits == 2
+    assert sessions[1] is None
+    assert sessions[2] is not None and sessions[2] is not first and sessions[2].commits == 1
+    assert (writer.requests_written, writer.requests_dropped) == (12, 0)
+    writer._drop_session()
+    assert stored_requests(writer.address.path) == 12
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_starts_with_a_writer_of_its_own(tmp_path):
+    # The fork hook resets every writer in the child (submit() no longer asks for the process
+    # id on each request): the parent's queue, thread and connection are not the child's.
+    store = str(tmp_path / "store")
+    w = StoreWriter(parse_address(store), Settings(store=store), {"service.name": "unit"})
+    w._queue.append("the parent's request")
+    w._thread = threading.current_thread()  # stands for the parent's writer thread
+    pid = os.fork()
+    if pid == 0:
+        ok = not w._queue and w._thread is None and w._pid == os.getpid()
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert list(w._queue) == ["the parent's request"]
