@@ -103,28 +103,48 @@ class DbSummary:
         return self.total_ns / _NS_PER_MS
 
 
-def summarize_db(entries: list[tuple], slow_db_ns: int, n_plus_one_threshold: int) -> DbSummary:
+_NO_SPANS: frozenset = frozenset()
+
+
+def summarize_db(
+    entries: list[tuple], slow_db_ns: int, n_plus_one_threshold: int, may_nest: bool = True
+) -> DbSummary:
     """Fold DB span observations
     ``(span_id, parent_span_id, statement, duration_ns, system, graphql field path)``.
 
     A DB span whose parent is itself a DB span is a twin (two instrumentations of one
-    statement, e.g. SQLAlchemy over psycopg): only the outer one counts.
+    statement, e.g. SQLAlchemy over psycopg): only the outer one counts. ``may_nest=False``
+    says that no entry overlaps an earlier one in time, so none can be a twin.
     """
-    db_span_ids = {e[0] for e in entries}
+    if not entries:
+        return DbSummary(0, 0, 0, 0, None, [], [])
+    db_span_ids = {e[0] for e in entries} if may_nest else _NO_SPANS
     # First by raw text (a str's hash is cached by the str: one dict lookup per execution),
     # so the framework test and the fingerprint run once per distinct text rather than once
-    # per execution: an N+1 of 200 executions pays for them once. Per text: the indices of
-    # its executions, in order (a list append is the cheapest per-execution step).
+    # per execution: an N+1 of 200 executions pays for them once. Per text, in order of first
+    # execution: [first index, calls, total ns, max ns, index of the last execution reaching
+    # the max (it wins ties for the slowest), slow count] - updated in place, one pass, no
+    # per-text lists of executions to allocate.
     texts: dict[str, list[int]] = {}
-    for index, entry in enumerate(entries):
+    index = -1
+    for entry in entries:
+        index += 1
         if entry[1] in db_span_ids:
             continue
-        statement = entry[2]
-        indices = texts.get(statement)
-        if indices is None:
-            texts[statement] = [index]
-        else:
-            indices.append(index)
+        duration_ns = entry[3]
+        agg = texts.get(entry[2])
+        if agg is None:
+            texts[entry[2]] = [
+                index, 1, duration_ns, duration_ns, index, 1 if duration_ns >= slow_db_ns else 0
+            ]  # fmt: skip
+            continue
+        agg[1] += 1
+        agg[2] += duration_ns
+        if duration_ns >= agg[3]:
+            agg[3] = duration_ns
+            agg[4] = index
+        if duration_ns >= slow_db_ns:
+            agg[5] += 1
     groups: dict[int, StatementGroup] = {}
     count = total = slow = 0
     slowest_ns = 0
@@ -132,31 +152,22 @@ def summarize_db(entries: list[tuple], slow_db_ns: int, n_plus_one_threshold: in
     slowest: StatementGroup | None = None
     # Texts are in order of first execution, so a fingerprint's first text holds its first
     # execution: groups keep that order, and the system and field path of that execution.
-    for statement, indices in texts.items():
+    for statement, (first_index, calls, total_ns, max_ns, max_index, slow_count) in texts.items():
         if is_framework_statement(statement):
             continue
-        first = entries[indices[0]]
-        # calls, total, max (the last execution reaching it wins ties), slow count: in
-        # local variables, which are cheaper to update than a list's items.
-        total_ns = slow_count = 0
-        max_ns, max_index = first[3], indices[0]
-        for index in indices:
-            duration_ns = entries[index][3]
-            total_ns += duration_ns
-            if duration_ns >= max_ns:
-                max_ns, max_index = duration_ns, index
-            if duration_ns >= slow_db_ns:
-                slow_count += 1
-        calls = len(indices)
         fp, normalized = fingerprint_cached(statement)
         group = groups.get(fp)
         if group is None:
-            group = groups[fp] = StatementGroup(fp, normalized, first[4], field_path=first[5])
-        group.calls += calls
-        group.total_ns += total_ns
-        if max_ns > group.max_ns:
-            group.max_ns = max_ns
-        group.slow_count += slow_count
+            first = entries[first_index]
+            group = groups[fp] = StatementGroup(
+                fp, normalized, first[4], calls, total_ns, max_ns, slow_count, first[5]
+            )
+        else:
+            group.calls += calls
+            group.total_ns += total_ns
+            if max_ns > group.max_ns:
+                group.max_ns = max_ns
+            group.slow_count += slow_count
         # The slowest execution; among equals, the latest.
         if max_ns > slowest_ns or (max_ns == slowest_ns and max_index > slowest_index):
             slowest_ns, slowest_index, slowest = max_ns, max_index, group

@@ -11,8 +11,11 @@ at a request's start is not read afresh when this process read it at most
 ``PEAK_REUSE_NS`` before that start (typically the previous request's end): the lifetime
 peak never falls, so that reading is a lower bound of the peak at the start, and exactly the
 peak whenever nothing raised it in between — then ``peak_memory_mb`` is unchanged. If the
-peak did rise in that short gap, the rise is counted as the request's. A request thus costs
-three readings (RSS at start; RSS and peak at end) instead of four.
+peak did rise in that short gap, the rise is counted as the request's. The RSS at a start is
+likewise the newest RSS reading when it was taken at most ``RSS_REUSE_NS`` before (under load:
+the previous request's end, a few hundred microseconds earlier); what changed in that gap
+counts as the request's delta. A busy process thus pays two readings per request (RSS and peak
+at the end) instead of four; an idle one, whose requests are far apart, reads afresh.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import time
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _MIB = 1024.0 * 1024.0
 # The open statm descriptor: None until first read, -1 when procfs is missing. It names the
-# process that opened it, so a forked child drops it (``_forget_peak``) and opens its own; no
+# process that opened it, so a forked child drops it (``_forget_readings``) and opens its own; no
 # os.getpid() check per read, as that is a system call of its own on current glibc.
 _fd: int | None = None
 
@@ -39,15 +42,36 @@ def _statm_fd() -> int | None:
     return _fd if _fd >= 0 else None
 
 
+RSS_REUSE_NS = 2_000_000  # 2 ms: an RSS reading this recent serves a request's start
+
+# (time.time_ns() when read, RSS in bytes) of the newest RSS reading in this process.
+_last_rss: tuple[int, int] = (0, 0)
+
+
 def rss_bytes() -> int:
-    """Current resident set size in bytes (peak RSS where procfs is unavailable)."""
+    """Current resident set size in bytes (peak RSS where procfs is unavailable), read now."""
+    global _last_rss
     fd = _fd if _fd is not None else _statm_fd()
+    rss = -1
     if fd is not None and fd >= 0:
         try:
-            return int(os.pread(fd, 64, 0).split()[1]) * _PAGE
+            rss = int(os.pread(fd, 64, 0).split()[1]) * _PAGE
         except (OSError, ValueError, IndexError):
             pass
-    return max_rss_bytes()
+    if rss < 0:
+        rss = max_rss_bytes()
+    _last_rss = (time.time_ns(), rss)
+    return rss
+
+
+def rss_bytes_at(start_ns: int) -> int:
+    """The RSS as of ``start_ns`` (a ``time.time_ns()`` value just past): the newest reading
+    when it was taken at most ``RSS_REUSE_NS`` before (or after: another thread's reading
+    since the start is as close), else a fresh one."""
+    read_at, rss = _last_rss
+    if start_ns - read_at <= RSS_REUSE_NS:
+        return rss
+    return rss_bytes()
 
 
 PEAK_REUSE_NS = 100_000_000  # 100 ms: a peak reading this recent serves a request's start
@@ -74,11 +98,11 @@ def max_rss_bytes_at(start_ns: int) -> int:
     return max_rss_bytes()
 
 
-def _forget_peak() -> None:
+def _forget_readings() -> None:
     # A forked child has its own peak: the parent's reading must not stand for it. Its
     # inherited statm descriptor reads the parent's memory: close it, open the child's on use.
-    global _last_peak, _fd
-    _last_peak = (0, 0)
+    global _last_peak, _last_rss, _fd
+    _last_peak = _last_rss = (0, 0)
     fd, _fd = _fd, None
     if fd is not None and fd >= 0:
         try:
@@ -88,7 +112,7 @@ def _forget_peak() -> None:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_peak)
+    os.register_at_fork(after_in_child=_forget_readings)
 
 
 def memory_figures(

@@ -32,7 +32,13 @@ from processors.facts import (
     summarize_db,
 )
 from processors.graphql.field_path import current_path as current_field_path
-from processors.memory import max_rss_bytes, max_rss_bytes_at, memory_figures, rss_bytes
+from processors.memory import (
+    max_rss_bytes,
+    max_rss_bytes_at,
+    memory_figures,
+    rss_bytes,
+    rss_bytes_at,
+)
 
 _logger = logging.getLogger("otel_perf")
 _NS_PER_MS = 1_000_000.0
@@ -46,6 +52,16 @@ _current_field_path = current_field_path.get
 # The SDK's own span classes (``_Span`` is what its tracer creates), whose fields the hot path
 # reads directly; a subclass defined elsewhere goes through ``_PublicFields``.
 _SDK_SPANS = frozenset((Span, *Span.__subclasses__()))
+
+
+def _unwrap_end(span) -> None:
+    """Remove our ``end`` wrapper from the span instance (its class's ``end`` shows again).
+    ``del``, not ``span.__dict__.pop``: asking for ``__dict__`` makes Python build the
+    instance's dict, which it otherwise keeps in a cheaper inline form."""
+    try:
+        del span.end
+    except AttributeError:  # someone else removed it already
+        pass
 
 
 class _PublicFields:
@@ -82,6 +98,7 @@ class LocalTrace:
         "maxrss_start",
         "db",
         "db_last_end",
+        "db_overlap",
         "cache_hits",
         "cache_misses",
         "cache_ns",
@@ -94,11 +111,15 @@ class LocalTrace:
     def __init__(self, root_span_id: int, kind: str, start_ns: int) -> None:
         self.root_span_id = root_span_id
         self.kind = kind  # "request" | "operation"
-        self.rss_start = rss_bytes()
-        self.maxrss_start = max_rss_bytes_at(start_ns)  # usually the last root's end reading
+        # Both usually the last root's end readings (processors/memory.py: no system call).
+        self.rss_start = rss_bytes_at(start_ns)
+        self.maxrss_start = max_rss_bytes_at(start_ns)
         # (span_id, parent_span_id, statement, duration_ns, db_system, graphql field path)
         self.db: list[tuple[int, int, str, int, str | None, object]] = []
-        self.db_last_end = 0  # end time (ns) of the newest entry in ``db``
+        self.db_last_end = 0  # the latest end time (ns) among the entries in ``db``
+        # A DB span started before an earlier one had ended. Nesting implies it, so while it
+        # is False no entry can be a twin and summarize_db skips that test.
+        self.db_overlap = False
         self.cache_hits = 0
         self.cache_misses = 0
         self.cache_ns = 0
@@ -113,11 +134,11 @@ class GraphQLOperation:
 
     __slots__ = ("span", "db_start", "cache_start", "rss_start", "summary", "memory")
 
-    def __init__(self, span: Span, trace: LocalTrace) -> None:
+    def __init__(self, span: Span, trace: LocalTrace, start_ns: int) -> None:
         self.span = span
         self.db_start = len(trace.db)
         self.cache_start = (trace.cache_hits, trace.cache_misses, trace.cache_ns)
-        self.rss_start = rss_bytes()
+        self.rss_start = rss_bytes_at(start_ns)
         self.summary = None
         self.memory: tuple[float, float] | None = None
 
@@ -158,7 +179,7 @@ class PerfSpanProcessor(SpanProcessor):
             parent = fields._parent
             if parent is not None and not parent[2]:  # SpanContext is a tuple; [2]: is_remote
                 if _GRAPHQL_PARSING_MS in attrs:
-                    self._start_operation(span, fields._context.trace_id)
+                    self._start_operation(span, fields._context.trace_id, fields._start_time)
                 return
             if fields._kind is _SERVER:
                 kind = "request"
@@ -201,21 +222,23 @@ class PerfSpanProcessor(SpanProcessor):
                 parent = fields._parent
                 parent_id = parent[1] if parent is not None else 0  # SpanContext.span_id
                 db = trace.db
-                if db:
+                # SQLAlchemy's span is not current while the driver executes, so the driver's
+                # span (psycopg, sqlite3) is its sibling, not its child, and summarize_db's
+                # twin rule cannot see it. That span ended just before this one, inside it,
+                # with the same parent and statement: make it this span's child so that the
+                # statement counts once. (Sequential statements fail the cheap time test
+                # first: the scope's name, a property, is read only for overlapping ones.)
+                if db and trace.db_last_end >= start:
+                    trace.db_overlap = True
+                    last = db[-1]
                     scope = fields._instrumentation_scope
-                    if scope is not None and scope.name == _SQLALCHEMY_SCOPE:
-                        # SQLAlchemy's span is not current while the driver executes, so the
-                        # driver's span (psycopg, sqlite3) is its sibling, not its child, and
-                        # summarize_db's twin rule cannot see it. That span ended just before
-                        # this one, inside it, with the same parent and statement: make it
-                        # this span's child so that the statement counts once.
-                        last = db[-1]
-                        if (
-                            last[1] == parent_id
-                            and trace.db_last_end >= start
-                            and last[2].startswith(statement)
-                        ):
-                            db[-1] = (last[0], span_id, *last[2:])
+                    if (
+                        last[1] == parent_id
+                        and scope is not None
+                        and scope.name == _SQLALCHEMY_SCOPE
+                        and last[2].startswith(statement)
+                    ):
+                        db[-1] = (last[0], span_id, *last[2:])
                 db.append(
                     (
                         span_id,
@@ -226,7 +249,8 @@ class PerfSpanProcessor(SpanProcessor):
                         _current_field_path(),
                     )
                 )
-                trace.db_last_end = end
+                if end > trace.db_last_end:
+                    trace.db_last_end = end
         except Exception:
             self.internal_errors += 1
 
@@ -242,11 +266,11 @@ class PerfSpanProcessor(SpanProcessor):
         except Exception:
             self.internal_errors += 1
 
-    def _start_operation(self, span: Span, trace_id: int) -> None:
+    def _start_operation(self, span: Span, trace_id: int, start_ns: int) -> None:
         trace = self._traces.get(trace_id)
         if trace is None:
             return  # a GraphQL operation outside any request: exported, not stored
-        operation = GraphQLOperation(span, trace)
+        operation = GraphQLOperation(span, trace, start_ns)
         span.end = functools.partial(self._end_operation, span, trace, operation, span.end)
 
     def _evict_oldest(self) -> None:
@@ -266,7 +290,7 @@ class PerfSpanProcessor(SpanProcessor):
             self.internal_errors += 1
         # The wrapper references the span: drop it so the span is not kept in a reference
         # cycle (which would leave every request's spans to the cyclic garbage collector).
-        span.__dict__.pop("end", None)
+        _unwrap_end(span)
         end(end_time)
 
     def _end_operation(
@@ -276,7 +300,7 @@ class PerfSpanProcessor(SpanProcessor):
             self._fold_operation(span, trace, operation)
         except Exception:
             self.internal_errors += 1
-        span.__dict__.pop("end", None)
+        _unwrap_end(span)
         end(end_time)
 
     def _fold_operation(self, span: Span, trace: LocalTrace, operation: GraphQLOperation) -> None:
@@ -286,6 +310,7 @@ class PerfSpanProcessor(SpanProcessor):
             trace.db[operation.db_start :],
             int(s.slow_db_ms * _NS_PER_MS),
             s.n_plus_one_threshold,
+            trace.db_overlap,
         )
         hits0, misses0, ns0 = operation.cache_start
         rss_end = rss_bytes()
@@ -315,7 +340,9 @@ class PerfSpanProcessor(SpanProcessor):
                 trace.excluded = True
                 return
             facts[A.ENDPOINT] = endpoint_key(A.first(attrs, A.HTTP_METHOD), attrs.get(A.HTTP_ROUTE))
-        summary = summarize_db(trace.db, int(s.slow_db_ms * _NS_PER_MS), s.n_plus_one_threshold)
+        summary = summarize_db(
+            trace.db, int(s.slow_db_ms * _NS_PER_MS), s.n_plus_one_threshold, trace.db_overlap
+        )
         trace.summary = summary
         trace.db = []  # release the raw statements early
         duration_ms = (end_time - span.start_time) / _NS_PER_MS

@@ -86,6 +86,11 @@ def test_summary_equals_the_per_execution_definition():
         if slowest is not None:
             assert groups.index(slowest) == got.groups.index(got.slowest)
             assert got.slowest.fingerprint == slowest.fingerprint
+        # Told that no span can be a twin (no DB span overlapped another), the summary is the
+        # same whenever that is true.
+        ids = {e[0] for e in entries}
+        if not any(e[1] in ids for e in entries):
+            assert summarize_db(entries, 100, 3, may_nest=False) == got
 
 
 def test_same_text_different_timings_and_twins():

@@ -1,5 +1,5 @@
-"""Memory readings against the kernel's own report (/proc/self/status), and the peak reuse
-that saves a system call at each request's start."""
+"""Memory readings against the kernel's own report (/proc/self/status), and the reuse of recent
+readings (RSS and peak) that saves two system calls at each request's start."""
 
 import time
 
@@ -53,6 +53,44 @@ def test_a_recent_peak_reading_is_reused_and_an_old_one_is_not():
     assert memory.max_rss_bytes_at(memory._last_peak[0] - 1) >= memory._last_peak[1]
 
 
+def test_a_recent_rss_reading_is_reused_and_an_old_one_is_not():
+    before = memory.rss_bytes()
+    read_at = memory._last_rss[0]
+    kept = b"r" * (64 * MIB)  # resident now: a fresh reading sees it
+    # Within the window (or a reading taken after the start): that reading, no system call.
+    assert memory.rss_bytes_at(read_at + memory.RSS_REUSE_NS) == before
+    assert memory.rss_bytes_at(read_at - 1) == before
+    # Past the window: a fresh reading, which becomes the newest.
+    fresh = memory.rss_bytes_at(read_at + memory.RSS_REUSE_NS + 1)
+    assert fresh > before + 32 * MIB
+    assert memory._last_rss[1] == fresh
+    del kept
+
+
+def age_readings() -> None:
+    """Make this process's last readings too old to serve the next request's start."""
+    memory._last_rss = (0, 0)
+    memory._last_peak = (0, 0)
+
+
+def test_a_request_starting_right_after_another_starts_from_its_end_reading():
+    sink = ListSink()
+    provider = TracerProvider()
+    provider.add_span_processor(PerfSpanProcessor(sink, Settings()))
+    tracer = provider.get_tracer("t")
+    # A reading taken (by another thread) after the next request's start: as good as any.
+    memory._last_rss = (time.time_ns() + 10**9, 123 * MIB)
+    with tracer.start_as_current_span("GET", kind=SpanKind.SERVER):
+        pass
+    assert sink.items[-1][2].rss_start == 123 * MIB
+    age_readings()
+    with tracer.start_as_current_span("GET", kind=SpanKind.SERVER) as span:
+        pass
+    start = sink.items[-1][2].rss_start
+    assert abs(start - status_bytes("VmRSS")) < 4 * MIB
+    assert abs(span.attributes[A.MEMORY_DELTA_MB]) < 4
+
+
 def test_memory_figures():
     # Peak rose during the request: growth up to the new peak.
     assert memory.memory_figures(100 * MIB, 150 * MIB, 110 * MIB, 200 * MIB) == (110, 10, 100)
@@ -78,8 +116,8 @@ def test_request_figures_with_a_reused_start_peak():
     assert attrs[A.MEMORY_PEAK_MB] > 60  # the transient peak: 64 MiB above the old one
     assert abs(attrs[A.MEMORY_USAGE_MB] * MIB - status_bytes("VmRSS")) < 4 * MIB
     del kept
-    # Wait past the reuse window: the next request reads its start peak afresh.
-    time.sleep(memory.PEAK_REUSE_NS / 1e9 + 0.01)
+    # Past the reuse window: the next request reads its start peak afresh.
+    age_readings()
     with tracer.start_as_current_span("GET", kind=SpanKind.SERVER) as span:
         pass
     assert span.attributes[A.MEMORY_PEAK_MB] < 8

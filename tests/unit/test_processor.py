@@ -7,7 +7,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import SpanKind, StatusCode, set_span_in_context
 
 from otel_perf.settings import Settings
 from otel_perf.tracking import track
@@ -74,6 +74,37 @@ def test_should_count_twin_spans_once(pipeline):
                 outer.set_attribute("db.statement", "SELECT 1")
                 with tracer.start_as_current_span("inner", kind=SpanKind.CLIENT) as inner:
                     inner.set_attribute("db.query.text", "SELECT 1")
+    assert sink.items[0][1].attributes["perf.db.count"] == 3
+
+
+def test_should_look_for_twins_only_when_db_spans_overlap(pipeline):
+    # summarize_db skips its twin test while no DB span started before an earlier one ended
+    # (nesting implies such an overlap); here an outer DB span with two children, ended in
+    # an order that leaves the first child away from the outer span's end.
+    tracer, processor, sink, _ = pipeline()
+    ms = 1_000_000
+
+    def db(name, sql, start, end, parent=None):
+        ctx = None if parent is None else set_span_in_context(parent)
+        span = tracer.start_span(name, kind=SpanKind.CLIENT, context=ctx, start_time=start)
+        span.set_attribute("db.statement", sql)
+        return span, end
+
+    with tracer.start_as_current_span("GET", kind=SpanKind.SERVER, start_time=0):
+        trace = next(iter(processor._traces.values()))
+        first, t1 = db("a", "SELECT 1", 1 * ms, 2 * ms)
+        first.end(t1)
+        second, t2 = db("b", "SELECT 2", 3 * ms, 4 * ms)
+        second.end(t2)
+        assert trace.db_overlap is False  # sequential: no twin possible
+        outer, t_outer = db("outer", "SELECT 3", 5 * ms, 9 * ms)
+        inner1, e1 = db("inner1", "SELECT 3", 6 * ms, 7 * ms, parent=outer)
+        inner2, e2 = db("inner2", "SELECT 4", 7 * ms, 8 * ms, parent=outer)
+        inner1.end(e1)
+        inner2.end(e2)
+        outer.end(t_outer)
+        assert trace.db_overlap is True
+    # The two children of the outer span are twins: SELECT 1, SELECT 2 and the outer count.
     assert sink.items[0][1].attributes["perf.db.count"] == 3
 
 
@@ -280,3 +311,36 @@ def test_should_give_the_same_facts_for_spans_that_are_not_the_sdks_own(pipeline
         ]
 
     assert groups(sink.items) == groups(sdk_sink.items)
+
+
+def test_a_finished_root_span_is_freed_without_the_cycle_collector():
+    # The processor wraps the root's end() in a partial that references the span; once the
+    # root has ended the wrapper must be gone, or every request's spans would wait for the
+    # cyclic garbage collector.
+    import gc
+    import weakref
+
+    class Drop:
+        def submit(self, item):
+            pass
+
+        def flush(self, timeout=None):
+            return True
+
+        def shutdown(self):
+            pass
+
+    provider = TracerProvider()
+    provider.add_span_processor(PerfSpanProcessor(Drop(), Settings()))
+    tracer = provider.get_tracer("test")
+    gc.disable()
+    try:
+        with tracer.start_as_current_span("GET", kind=SpanKind.SERVER) as root:
+            with tracer.start_as_current_span("db", kind=SpanKind.CLIENT) as db:
+                db.set_attribute("db.statement", "SELECT 1")
+        assert "end" not in vars(root)
+        ref = weakref.ref(root)
+        del root, db
+        assert ref() is None
+    finally:
+        gc.enable()
