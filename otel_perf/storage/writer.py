@@ -45,12 +45,14 @@ HEARTBEAT_S = 60.0
 WRITER_THREADS = 1
 
 # Commits after which the writer closes its connection and opens a new one. A DuckLake
-# connection keeps something of every commit it makes (duckdb 1.5.5: its object cache, and
-# untagged native memory, together about 17 KB a commit): at one commit a second an app
-# worker grew about 1 MB a minute for as long as it ran. A new connection starts from nothing;
-# opening one costs about 0.3 s of the writer thread's CPU (2026-11-25), so at one commit a
-# second this renews every 5 minutes, for about 0.1 % of a core, and caps the growth at ~5 MB.
-SESSION_COMMITS = 300
+# connection keeps something of every commit it makes (duckdb 1.5.5: in its object cache and
+# in untagged native memory, about 35 KB per commit of 800 requests in a writer loop; Python's
+# own objects stay flat; DETACH and ATTACH on the same connection does not free it): an app
+# worker grew about 1 MB a minute for as long as it ran. A new connection starts from
+# nothing. Opening one costs about 0.2 s of the writer thread's CPU, and loading the DuckLake
+# extension into it holds the GIL for up to about 60 ms, a pause for the app's threads
+# (2026-11-25); at the default flush interval (2 s) this renews about every 5 minutes.
+SESSION_COMMITS = 150
 
 _writers: weakref.WeakSet[StoreWriter] = weakref.WeakSet()
 
