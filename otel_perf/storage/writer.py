@@ -49,9 +49,10 @@ WRITER_THREADS = 1
 # in untagged native memory, about 35 KB per commit of 800 requests in a writer loop; Python's
 # own objects stay flat; DETACH and ATTACH on the same connection does not free it): an app
 # worker grew about 1 MB a minute for as long as it ran. A new connection starts from
-# nothing. Opening one costs about 0.2 s of the writer thread's CPU, and loading the DuckLake
-# extension into it holds the GIL for up to about 60 ms, a pause for the app's threads
-# (2026-11-25); at the default flush interval (2 s) this renews about every 5 minutes.
+# nothing. Opening one costs 0.3-0.4 s of process CPU (0.2 s of wall time on an idle
+# machine), and loading the DuckLake extension into it holds the GIL for up to about 60 ms, a
+# pause for the app's threads (2026-11-25); at the default flush interval (2 s) this renews
+# about every 5 minutes.
 SESSION_COMMITS = 150
 
 _writers: weakref.WeakSet[StoreWriter] = weakref.WeakSet()

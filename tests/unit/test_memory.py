@@ -73,7 +73,7 @@ def age_readings() -> None:
     memory._last_peak = (0, 0)
 
 
-def test_a_request_starting_right_after_another_starts_from_its_end_reading():
+def test_a_request_start_takes_a_recent_reading_and_reads_afresh_after_a_pause():
     sink = ListSink()
     provider = TracerProvider()
     provider.add_span_processor(PerfSpanProcessor(sink, Settings()))
