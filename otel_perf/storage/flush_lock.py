@@ -8,7 +8,9 @@ rows then flush): 28 to 41 short reads a run, some of them 0; once in CI a reade
 store's 3,000 inlined rows. Inserts alone never did it. With the lock below: none. Upstream
 reports of the same window: duckdb/ducklake#1413 and #1305.
 
-So maintenance holds ``flush.lock`` exclusively around its checkpoint, and the long-lived
+So maintenance holds ``flush.lock`` exclusively around the steps of its checkpoint that flush,
+merge or delete files (storage/maintenance.py, taken before the commit lock so that writers
+go on while it waits for the reads), and the long-lived
 readers (the reports' connection of the API and the Django views, ``otel-perf sql``, the alert
 evaluation) hold it shared around a read. Readers do not wait for each other; a checkpoint
 waits for the reads under way (reports take milliseconds to seconds) and new reads wait for it.
@@ -28,7 +30,7 @@ from collections.abc import Iterator
 from otel_perf.storage import commit_lock
 
 READ_WAIT_S = 60.0  # a checkpoint of a large store can take tens of seconds
-FLUSH_WAIT_S = 10.0  # the writers wait on the commit lock meanwhile (commit_lock.WAIT_S)
+FLUSH_WAIT_S = 10.0  # maintenance waits for the reads this long, then stops for this run
 
 
 def path_for(address) -> str | None:

@@ -106,14 +106,21 @@ class StoreSession:
                 finally:
                     con.unregister("otel_perf_batch")
 
-    def maintain(self) -> None:
+    def maintain(self, between=None) -> None:
+        """One maintenance run (storage/maintenance.py), the commit lock held for each step
+        only: its commits would fail against the writers' (commit_lock.py), and holding it for
+        the whole run kept every worker from committing for seconds. ``between()``: see
+        ``run_maintenance``."""
         lock = commit_lock.path_for(self.address)
 
-        def attempt() -> None:
-            with commit_lock.held(lock):  # its commits would fail against the writers' too
-                run_maintenance(self.con, self.address)
+        def run(step) -> None:
+            def attempt() -> None:
+                with commit_lock.held(lock):
+                    step.action(self.con)
 
-        with_retries(attempt, attempts=3)
+            with_retries(attempt, attempts=3)
+
+        run_maintenance(self.con, self.address, run=run, between=between)
 
     def close(self) -> None:
         try:

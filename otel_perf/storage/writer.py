@@ -227,16 +227,10 @@ class StoreWriter:
                 self._periodic(final)
             if self._open(force=final) is None:
                 return  # the store is unavailable: items wait (bounded) for the next try
-            items = []
-            while queue and len(items) < MAX_BATCH:
-                items.append(queue.popleft())
-            budget -= len(items)
-            self._pending = len(items)
-            try:
-                if not self._write(items):
-                    return
-            finally:
-                self._pending = 0
+            written, ok = self._write_next(MAX_BATCH)
+            budget -= written
+            if not ok:
+                return
             committed = True
         self._periodic(final)
 
@@ -432,11 +426,38 @@ class StoreWriter:
         from otel_perf.storage import session
 
         try:
+            maintain = self._session.maintain
             self._maintenance.run_if_due(
-                self.settings.maintenance_interval_s, self._session.maintain
+                self.settings.maintenance_interval_s,
+                lambda: maintain(between=self._commit_waiting),
             )
         except session.ERRORS as exc:
             self._warn_once("maintenance", "otel-perf: store maintenance failed: %s", exc)
+
+    def _commit_waiting(self) -> bool:
+        """Between maintenance steps: commit what the requests queued while a step ran, so that
+        none waits for the whole run (its spans held in memory meanwhile). False when the store
+        failed (the maintenance stops)."""
+        queue = self._queue
+        budget = len(queue)  # what is there now: a busy app must not keep maintenance waiting
+        while queue and budget > 0 and self._session is not None:
+            written, ok = self._write_next(min(budget, MAX_BATCH))
+            budget -= written
+            if not ok:
+                return False
+        return self._session is not None
+
+    def _write_next(self, limit: int) -> tuple[int, bool]:
+        """Commit up to ``limit`` items from the head of the queue: (how many, committed)."""
+        queue = self._queue
+        items = []
+        while queue and len(items) < limit:
+            items.append(queue.popleft())
+        self._pending = len(items)
+        try:
+            return len(items), self._write(items)
+        finally:
+            self._pending = 0
 
     def _maybe_evaluate_alerts(self) -> None:
         from otel_perf.storage import session

@@ -111,7 +111,7 @@ def test_a_checkpoint_should_be_skipped_not_forced_while_a_read_holds_the_lock(
             monkeypatch.setattr(flush_lock, "FLUSH_WAIT_S", 0.05)
             run_maintenance(session.con, address)
             monkeypatch.undo()
-        assert "checkpoint skipped" in caplog.text
+        assert "maintenance stopped before flush inlined rows" in caplog.text
         assert session.con.execute(inlined).fetchone()[0] == files_before  # nothing flushed
         run_maintenance(session.con, address)  # no reader now: the rows go to Parquet
         assert session.con.execute(inlined).fetchone()[0] > files_before

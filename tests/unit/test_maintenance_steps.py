@@ -1,0 +1,153 @@
+"""Maintenance lets the writers commit between its steps (storage/maintenance.py).
+
+Why: DuckLake's CHECKPOINT in one statement held the store's commit lock for seconds under
+load (~10 s in the footprint soak), and every worker's queue of finished requests, each holding
+its spans, grew meanwhile. Real DuckLake stores in temp dirs; the lock is the real file lock.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from otel_perf.storage import commit_lock, open_store, parse_address
+from otel_perf.storage.maintenance import steps
+from otel_perf.storage.session import StoreSession
+from query_api.alert_evaluator import readable_window
+from tests.unit.test_catalog_space import requests_rows
+from tests.unit.test_writer_memory import requests, stored_requests, writer  # noqa: F401
+
+# What each DuckLake step leaves in a snapshot's changes (ducklake_snapshots), when it did work.
+FLUSHED, MERGED = "flushed_inlined", "merge_adjacent"
+
+
+def snapshot_changes(store: str) -> list[str]:
+    con = open_store(parse_address(store), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT changes::VARCHAR FROM ducklake_snapshots('perf') ORDER BY snapshot_id"
+        ).fetchall()
+        return [r[0] for r in rows]
+    finally:
+        con.close()
+
+
+def first_index(changes: list[str], word: str, start: int = 0) -> int:
+    return next(i for i in range(start, len(changes)) if word in changes[i])
+
+
+@pytest.fixture
+def store_to_maintain(tmp_path) -> str:
+    """Inlined rows to flush and several small Parquet files to merge."""
+    store = str(tmp_path / "store")
+    session = StoreSession(parse_address(store), inline_row_limit=10)
+    try:
+        for i in range(4):  # over the inline limit: one small file each
+            session.insert([requests_rows(100 * i, 50)])
+        session.insert([requests_rows(1000, 5)])  # inlined
+    finally:
+        session.close()
+    return store
+
+
+def test_writers_should_commit_between_the_steps_of_a_maintenance_run(store_to_maintain):
+    address = parse_address(store_to_maintain)
+    session = StoreSession(address, inline_row_limit=10)
+    lock = commit_lock.path_for(address)
+    free, added = [], 0
+
+    def between() -> bool:
+        nonlocal added
+        with commit_lock.held(lock, wait_s=0) as got:  # another open file: as another process
+            free.append(got)
+        session.insert([requests_rows(5000 + added, 1)])  # inlined: a writer's small commit
+        added += 1
+        return True
+
+    try:
+        session.maintain(between=between)
+    finally:
+        session.close()
+    assert len(free) == len(steps(address)) and all(free)
+    # The store's own record: commits landed after the flush and before the merge.
+    changes = snapshot_changes(store_to_maintain)
+    flushed = first_index(changes, FLUSHED)
+    merged = first_index(changes, MERGED, flushed)
+    assert any("insert" in c for c in changes[flushed + 1 : merged])
+    assert stored_requests(store_to_maintain) == 4 * 50 + 5 + added
+
+
+def test_a_maintenance_run_should_stop_when_told_between_steps(store_to_maintain):
+    session = StoreSession(parse_address(store_to_maintain))
+    calls = []
+    try:
+        session.maintain(between=lambda: calls.append(1) and False)
+    finally:
+        session.close()
+    assert len(calls) == 1  # after the first step (retention), nothing more ran
+    assert not any(FLUSHED in c or MERGED in c for c in snapshot_changes(store_to_maintain))
+    assert stored_requests(store_to_maintain) == 4 * 50 + 5
+
+
+def test_the_writer_commits_what_its_requests_queued_while_it_maintains(writer):  # noqa: F811
+    writer._next_heartbeat = writer._next_alerts = writer._next_maintenance = float("inf")
+    for _ in range(2):  # two commits over the inline limit: files for the merge
+        writer._queue.extend(requests(30))
+        writer._cycle()
+    # Requests that finish once maintenance has begun (queued as it starts its first step).
+    waiting = requests(7)
+    original = writer._session.maintain
+
+    def maintain(between):
+        writer._queue.extend(waiting)
+        original(between=between)
+
+    writer._session.maintain = maintain
+    writer._maybe_maintain()
+    assert not writer._queue  # committed during the run, not after it
+    assert (writer.requests_written, writer.requests_dropped) == (67, 0)
+    path = writer.address.path
+    writer._drop_session()
+    changes = snapshot_changes(path)
+    assert stored_requests(path) == 67
+    last_insert = max(i for i, c in enumerate(changes) if "insert" in c)
+    assert last_insert < first_index(changes, MERGED)
+
+
+def test_maintenance_should_keep_the_last_hour_of_snapshots(store_to_maintain):
+    # With a SQLite catalog, DuckLake's own cut-off expired every snapshot of its day
+    # (maintenance.EXPIRE_SNAPSHOTS), and with them the alert evaluation's snapshot window.
+    address = parse_address(store_to_maintain)
+    before = snapshot_ids(store_to_maintain)
+    old = before[:2]  # made two hours old, in the catalog itself
+    catalog = sqlite3.connect(address.catalog_path)
+    two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
+    with catalog:
+        catalog.executemany(
+            "UPDATE ducklake_snapshot SET snapshot_time = ? WHERE snapshot_id = ?",
+            [(two_hours_ago.strftime("%Y-%m-%d %H:%M:%S.%f+00"), i) for i in old],
+        )
+    catalog.close()
+    session = StoreSession(address)
+    try:
+        session.maintain()
+        after = snapshot_ids(store_to_maintain)
+        assert not set(old) & set(after)
+        assert set(before[2:]) <= set(after)
+        current = max(after)
+        # The alert evaluation's window from before the run is still readable after it.
+        assert readable_window(session.con, before[-1], current) is not None
+    finally:
+        session.close()
+    assert stored_requests(store_to_maintain) == 4 * 50 + 5
+
+
+def snapshot_ids(store: str) -> list[int]:
+    con = open_store(parse_address(store), read_only=True)
+    try:
+        sql = "SELECT list(snapshot_id ORDER BY snapshot_id) FROM ducklake_snapshots('perf')"
+        return con.execute(sql).fetchone()[0]
+    finally:
+        con.close()
