@@ -4,7 +4,8 @@ Graphene/graphene-django, Strawberry and Ariadne all call graphql-core's ``parse
 ``validate`` and ``execute`` functions, each imported by name into the server's own module.
 So the functions are replaced where graphql-core defines and re-exports them (servers
 imported afterwards bind the wrappers; ``opentelemetry-instrument`` runs instrumentors before
-the app is imported) and in any already-imported module that holds the original. Field
+the app is imported) and in any already-imported module that holds the original; graphql-core
+3.3's ``graphql()``/``graphql_sync()`` reach them through ``default_harness``, replaced too. Field
 paths come from ``ExecutionContext.execute_field``, which Strawberry's and graphene's
 execution contexts inherit.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import types
 from collections.abc import Collection
 
 from opentelemetry import trace
@@ -66,10 +68,12 @@ class GraphQLCoreInstrumentor(BaseInstrumentor):
             "validate": operations.validate,
             "execute": operations.execute,
         }
+        wrapped: dict[str, tuple[object, object]] = {}  # name -> (original, wrapper)
         for module_name, name, exporters in _FUNCTIONS:
             module = sys.modules.get(module_name) or __import__(module_name, fromlist=[name])
             original = getattr(module, name)
             wrapper = _wrap(original, handlers[name])
+            wrapped[name] = (original, wrapper)
             self._replace(module, name, original, wrapper)
             for exporter in exporters:
                 target = sys.modules.get(exporter)
@@ -79,6 +83,7 @@ class GraphQLCoreInstrumentor(BaseInstrumentor):
             for target in list(sys.modules.values()):
                 if getattr(target, name, None) is original and _is_module(target):
                     self._replace(target, name, original, wrapper)
+        self._patch_harness(wrapped)
         executor = _executor_class()
         original_field = executor.execute_field
         self._replace(
@@ -87,6 +92,48 @@ class GraphQLCoreInstrumentor(BaseInstrumentor):
             original_field,
             _wrap_method(original_field, operations),
         )
+
+    def _patch_harness(self, wrapped: dict[str, tuple[object, object]]) -> None:
+        """graphql-core 3.3's ``graphql()`` and ``graphql_sync()`` call parse, validate and
+        execute through ``default_harness``, a NamedTuple of the functions taken when
+        graphql-core was imported and bound as those functions' default argument: rebinding
+        the module attributes alone leaves them uninstrumented. So a harness of the wrappers
+        replaces it, as a module attribute and as a default value. (3.2 has no harness.)"""
+        harness_module = sys.modules.get("graphql.harness")
+        if harness_module is None:
+            try:
+                import graphql.harness as harness_module
+            except ImportError:
+                return
+        original = getattr(harness_module, "default_harness", None)
+        if original is None or not hasattr(original, "_replace"):
+            return
+        changes = {
+            name: wrapper
+            for name, (function, wrapper) in wrapped.items()
+            if getattr(original, name, None) is function
+        }
+        if not changes:
+            return
+        harness = original._replace(**changes)
+        for target in list(sys.modules.values()):
+            if _is_module(target) and getattr(target, "default_harness", None) is original:
+                self._replace(target, "default_harness", original, harness)
+        for module_name in ("graphql.graphql", "graphql"):
+            module = sys.modules.get(module_name)
+            for function in vars(module).values() if module is not None else ():
+                if isinstance(function, types.FunctionType):
+                    self._replace_default(function, original, harness)
+
+    def _replace_default(self, function, old, new) -> None:
+        defaults = getattr(function, "__defaults__", None)
+        if defaults and any(value is old for value in defaults):
+            changed = tuple(new if value is old else value for value in defaults)
+            self._replace(function, "__defaults__", defaults, changed)
+        kwdefaults = getattr(function, "__kwdefaults__", None)
+        if kwdefaults and any(value is old for value in kwdefaults.values()):
+            changed = {k: new if value is old else value for k, value in kwdefaults.items()}
+            self._replace(function, "__kwdefaults__", kwdefaults, changed)
 
     def _replace(self, target, name: str, original, wrapper) -> None:
         setattr(target, name, wrapper)

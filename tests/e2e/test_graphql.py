@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import json
 import pathlib
+import subprocess
 import sys
 import urllib.request
 
 import pytest
 
-from tests.e2e.conftest import APP_DIR, columns_containing, query, wait_for_rows
+from otel_perf import demo
+from tests.e2e.conftest import (
+    APP_DIR,
+    columns_containing,
+    prepare_database,
+    query,
+    wait_for_rows,
+)
 
 sys.path.insert(0, str(APP_DIR))
 from gql import documents as D  # noqa: E402  (the example app's own documents)
@@ -21,13 +29,18 @@ CANARY_PASSWORD = "canary-Pa55w0rd-7f3e"
 SLOW_MS = 150  # the Slow document sleeps this long; the slow-query threshold is below it
 
 # Complexity by hand (docs/graphql.md: object field 1, scalar 0, a list multiplies its
-# children by `first` or the default list size 10):
+# children by `first` or the default list size 10, a mutation's root field adds 10):
 EXPECTED_COMPLEXITY = {
     "BookCount": 0,  # one scalar
     "GetBook": 1,  # book 1 + scalars
     "AuthorsWithBooks": 11,  # authors: 1 + 10 x (books: 1 + 10 x 0)
     "AuthorsOptimized": 11,
     "DeepBooks": 109,  # books(4): 1 + 4 x (author: 1 + (books(25): 1 + 25 x (author 1)))
+    # firstTwo: authors(2) through the fragment: 1 + 2 x (books: 1 + 10 x 0) = 3;
+    # nextThree: authors(3): 1 + 3 x 0 = 1
+    "AuthorsAliased": 4,
+    "CreateBook": 11,  # createBook: 1 + 1 x 0 + 10
+    "Login": 10,  # login, a scalar: 0 + 10
 }
 
 
@@ -53,6 +66,7 @@ def plan(server: str) -> list[tuple[str, str, dict | None]]:
         ("AuthorsWithBooks", D.AUTHORS_N_PLUS_ONE, None),
         ("AuthorsOptimized", D.AUTHORS_OPTIMIZED, None),
         ("DeepBooks", D.DEEP, None),
+        ("AuthorsAliased", D.AUTHORS_ALIASED, None),  # a fragment, two aliases
         ("CachedCount", D.CACHED, None),  # a miss, then the count is cached
         ("CachedCount", D.CACHED, None),  # a hit
         ("Failing", D.FAILING, None),
@@ -64,6 +78,61 @@ def plan(server: str) -> list[tuple[str, str, dict | None]]:
             ("Slow", D.SLOW, {"ms": SLOW_MS}),
         ]
     return steps
+
+
+def sequence() -> list[tuple[str, str, str, dict | None]]:
+    """(server, name, document, variables) of every request the run sends, in order."""
+    steps = []
+    for server in D.ENDPOINTS:
+        steps += [(server, *step) for step in plan(server)]
+        # A document that does not parse and one that does not validate.
+        steps.append((server, "syntax", "query Broken { bookCount", None))
+        steps.append((server, "invalid", "query Bad { noSuchField }", None))
+    return steps
+
+
+DJANGO_COUNT_SCRIPT = r"""
+import json, os, sys
+import django
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+os.environ["DJANGO_SETTINGS_MODULE"] = "mysite.settings"
+django.setup()
+client = Client(raise_request_exception=False)
+counts = []
+for endpoint, document, variables in json.load(sys.stdin):
+    body = json.dumps({"query": document, "variables": variables or {}})
+    with CaptureQueriesContext(connection) as ctx:
+        client.post(endpoint, body, content_type="application/json")
+    counts.append(len(ctx.captured_queries))
+print(json.dumps(counts))
+"""
+
+
+@pytest.fixture(scope="module")
+def django_counts(tmp_path_factory) -> dict[str, list[int]]:
+    """Queries of each request of ``sequence()`` counted by Django itself
+    (CaptureQueriesContext), uninstrumented, in one process and in the same order, so that
+    the local-memory cache warms up exactly as in the instrumented run."""
+    tmp = tmp_path_factory.mktemp("graphql-truth")
+    env = demo.app_environment("none", str(tmp / "truth.sqlite3"))
+    env = {k: v for k, v in env.items() if not k.startswith("OTEL_")}
+    prepare_database(env)
+    steps = sequence()
+    out = subprocess.run(
+        [sys.executable, "-c", DJANGO_COUNT_SCRIPT],
+        cwd=APP_DIR,
+        env=env,
+        input=json.dumps([(D.ENDPOINTS[s], doc, v) for s, _, doc, v in steps]),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    counts: dict[str, list[int]] = {}
+    for (server, *_), count in zip(steps, json.loads(out.stdout.splitlines()[-1]), strict=True):
+        counts.setdefault(server, []).append(count)
+    return counts
 
 
 @pytest.fixture(scope="module")
@@ -80,13 +149,9 @@ def graphql_run(tmp_path_factory):
     app.start()
     sent: dict[str, list[tuple[str, dict]]] = {}
     try:
-        for server, endpoint in D.ENDPOINTS.items():
-            sent[server] = []
-            for name, document, variables in plan(server):
-                sent[server].append((name, post(app.base, endpoint, document, variables)))
-            # A document that does not parse and one that does not validate.
-            sent[server].append(("syntax", post(app.base, endpoint, "query Broken { bookCount")))
-            sent[server].append(("invalid", post(app.base, endpoint, "query Bad { noSuchField }")))
+        for server, name, document, variables in sequence():
+            answer = post(app.base, D.ENDPOINTS[server], document, variables)
+            sent.setdefault(server, []).append((name, answer))
         expected = sum(len(v) for v in sent.values())
         got = wait_for_rows(app.store, expected, "SELECT count(*) FROM graphql_operations")
         assert got == expected, app.log()
@@ -101,6 +166,8 @@ def operations(store: str, endpoint: str) -> list[dict]:
         "operation_type",
         "query_hash",
         "complexity_score",
+        "depth",
+        "alias_count",
         "database_queries",
         "duration_ms",
         "parsing_ms",
@@ -128,20 +195,26 @@ def operations(store: str, endpoint: str) -> list[dict]:
 
 
 @pytest.mark.parametrize("server", list(D.ENDPOINTS))
-def test_should_store_each_operation_with_name_type_and_db_count(graphql_run, server):
+def test_should_store_each_operation_with_name_type_and_db_count(
+    graphql_run, django_counts, server
+):
     app, sent = graphql_run
     rows = operations(app.store, D.ENDPOINTS[server])
     names = [name for name, _ in sent[server]]
     assert len(rows) == len(names)
     first_server = server == next(iter(D.ENDPOINTS))
     for i, (name, row) in enumerate(zip(names, rows, strict=True)):
+        # Django's own count of the same request (every statement ran inside the operation).
+        assert row["database_queries"] == django_counts[server][i], (name, row)
         if name in ("syntax", "invalid"):
             assert row["error"] and row["execution_ms"] == 0, row
+            assert row["database_queries"] == 0, row
             continue
         assert row["operation_name"] == name
         kind = "mutation" if name in ("CreateBook", "Login") else "query"
         assert row["operation_type"] == kind
-        # The cache is the process's: only the very first CachedCount misses and queries.
+        # And the example's documented counts. The cache is the process's: only the very
+        # first CachedCount misses and queries.
         cold = name != "CachedCount" or (first_server and i == names.index("CachedCount"))
         expected_db = D.EXPECTED_QUERIES[name] if cold else 0
         assert row["database_queries"] == expected_db, (name, row)
@@ -167,13 +240,18 @@ def test_should_hash_by_signature(graphql_run, server):
 
 @pytest.mark.parametrize("server", list(D.ENDPOINTS))
 def test_should_score_complexity_as_computed_by_hand(graphql_run, server):
-    app, _ = graphql_run
+    app, sent = graphql_run
+    rows = operations(app.store, D.ENDPOINTS[server])
     scores = {
         r["operation_name"]: r["complexity_score"]
-        for r in operations(app.store, D.ENDPOINTS[server])
+        for r in rows
         if r["operation_name"] in EXPECTED_COMPLEXITY
     }
-    assert scores == EXPECTED_COMPLEXITY
+    names = {name for name, _ in sent[server]}  # the async schema has no mutations
+    assert scores == {k: v for k, v in EXPECTED_COMPLEXITY.items() if k in names}
+    aliased = next(r for r in rows if r["operation_name"] == "AuthorsAliased")
+    # authors > books > title (the fragment adds no level); firstTwo and nextThree
+    assert (aliased["depth"], aliased["alias_count"]) == (3, 2)
 
 
 @pytest.mark.parametrize("server", list(D.ENDPOINTS))
@@ -242,6 +320,20 @@ def test_should_describe_the_request_by_its_operation(graphql_run):
         "WHERE r.graphql_operation_name IS NOT NULL",
     )
     assert rows and all(r[1] == r[2] for r in rows)
+
+
+def test_should_record_the_process_memory_at_each_operation(graphql_run):
+    app, sent = graphql_run
+    rows = query(
+        app.store,
+        "SELECT o.memory_usage_mb, r.memory_usage_mb FROM graphql_operations o "
+        "JOIN requests r ON r.span_id = o.root_span_id",
+    )
+    assert len(rows) == sum(len(v) for v in sent.values())
+    for operation_mb, request_mb in rows:
+        # The worker's RSS when the operation ended and again when its request ended, a few
+        # milliseconds later in the same process: nearly the same figure, and a real one.
+        assert operation_mb > 10 and abs(operation_mb - request_mb) < 10, rows
 
 
 def test_should_reject_operations_over_the_maximum_complexity_when_enforced(make_app):

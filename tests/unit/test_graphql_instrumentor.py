@@ -61,4 +61,7 @@ def test_should_restore_graphql_core_when_uninstrumented(traced):
     assert getattr(graphql.execute, "__wrapped_by_otel_perf__", False)
     GraphQLCoreInstrumentor().uninstrument()  # the fixture's instance is the same singleton
     assert not getattr(graphql.execute, "__wrapped_by_otel_perf__", False)
+    # Through graphql_sync too (graphql-core 3.3 calls the functions through its harness).
+    assert graphql_sync(SCHEMA, "query Q { books { title } }", ROOT).errors is None
+    assert traced.get_finished_spans() == ()
     GraphQLCoreInstrumentor().instrument(tracer_provider=TracerProvider())  # for the fixture

@@ -26,6 +26,17 @@ query DeepBooks {
 }
 """
 
+# Fragments and aliases: the same list field twice under two aliases, one through a fragment.
+# firstTwo: one query for the authors, then one per author for its books (2: under the N+1
+# threshold of 5); nextThree: one more query.
+AUTHORS_ALIASED = """
+query AuthorsAliased {
+  firstTwo: authors(first: 2) { ...AuthorWithBooks }
+  nextThree: authors(first: 3) { name }
+}
+fragment AuthorWithBooks on Author { name books { title } }
+"""
+
 CACHED = "query CachedCount { cachedBookCount }"
 
 FAILING = "query Failing { bookCount failing }"
@@ -51,6 +62,7 @@ EXPECTED_QUERIES = {
     "AuthorsWithBooks": 11,
     "AuthorsOptimized": 2,
     "DeepBooks": 5,
+    "AuthorsAliased": 4,
     "CachedCount": 1,
     "Failing": 1,
     "CreateBook": 1,
@@ -65,6 +77,7 @@ ASYNC_DOCUMENTS = (
     "AuthorsWithBooks",
     "AuthorsOptimized",
     "DeepBooks",
+    "AuthorsAliased",
     "CachedCount",
     "Failing",
 )

@@ -14,6 +14,7 @@ CASES = {
     "AuthorsWithBooks": (D.AUTHORS_N_PLUS_ONE, None),
     "AuthorsOptimized": (D.AUTHORS_OPTIMIZED, None),
     "DeepBooks": (D.DEEP, None),
+    "AuthorsAliased": (D.AUTHORS_ALIASED, None),
     "CachedCount": (D.CACHED, None),
     "Failing": (D.FAILING, None),
     "CreateBook": (D.CREATE_BOOK, {"title": "New", "authorId": "1", "published": 2024}),
