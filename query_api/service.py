@@ -38,6 +38,9 @@ class ApiRequest:
     headers: Mapping[str, str]  # names in lower case
     principal: Principal
     path: str | None = None  # the endpoint named in the URL (endpoint detail)
+    # An answer the surface decided before the flow (Django's 405 and CSRF failure): still
+    # rate limited, logged and in the envelope, like every other answer.
+    refusal: ApiError | None = None
 
 
 @dataclasses.dataclass
@@ -98,6 +101,8 @@ class QueryService:
                     f"Rate limit of {decision.limit} requests per minute exceeded",
                     {"limit": decision.limit, "reset": decision.reset},
                 )
+            if request.refusal is not None:
+                raise request.refusal
             if route is None:
                 # Every spec action needs the same access: checked before ?action= is read,
                 # so an anonymous caller learns nothing from parameter errors.

@@ -17,6 +17,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 
 from query_api import auth
+from query_api.envelope import ApiError, permission_denied
 from query_api.routes import Route
 from query_api.service import ApiRequest, QueryService
 
@@ -60,24 +61,40 @@ def principal_for(request: HttpRequest, headers: dict[str, str], service: QueryS
     return auth.stronger(from_user, from_token)
 
 
-def _csrf_rejection(request: HttpRequest, headers: dict[str, str]) -> HttpResponse | None:
+def _csrf_rejected(request: HttpRequest, headers: dict[str, str]) -> bool:
     # The view is csrf_exempt so that bearer-token clients can POST; a POST that relies on
     # the session cookie still gets Django's CSRF check.
     if request.method in ("GET", "HEAD", "OPTIONS") or auth.bearer_token(headers):
-        return None
-    return CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, None, (), {})
+        return False
+    middleware = CsrfViewMiddleware(lambda r: HttpResponse())
+    return middleware.process_view(request, None, (), {}) is not None
+
+
+DENIED = permission_denied()
+CSRF_REASON = (
+    "CSRF verification failed: a POST with a session cookie needs Django's CSRF token "
+    "(one with a bearer token does not)"
+)
+
+
+def refusal(request: HttpRequest, headers: dict[str, str], method: str) -> ApiError | None:
+    """What this view refuses before the shared flow: a wrong method, or a session POST
+    without Django's CSRF token. Answered in the spec's envelope (not Django's HTML pages),
+    with the rate-limit headers every response carries."""
+    methods = (method, "HEAD") if method == "GET" else (method,)
+    if request.method not in methods:
+        return ApiError(
+            405, "METHOD_NOT_ALLOWED", "Method Not Allowed", headers={"Allow": ", ".join(methods)}
+        )
+    if _csrf_rejected(request, headers):
+        return ApiError(403, "PERMISSION_DENIED", DENIED.message, {"reason": CSRF_REASON})
+    return None
 
 
 def make_view(route: Route | None):
     @csrf_exempt
     def view(request: HttpRequest, path: str | None = None) -> HttpResponse:
-        method = route.method if route else "GET"
-        if request.method not in ((method, "HEAD") if method == "GET" else (method,)):
-            return HttpResponse(status=405, headers={"Allow": method})
         headers = {k.lower(): v for k, v in request.headers.items()}
-        rejected = _csrf_rejection(request, headers)
-        if rejected is not None:
-            return rejected
         service = get_service()
         answer = service.handle(
             ApiRequest(
@@ -86,6 +103,7 @@ def make_view(route: Route | None):
                 headers=headers,
                 principal=principal_for(request, headers, service),
                 path=path,
+                refusal=refusal(request, headers, route.method if route else "GET"),
             )
         )
         vary = answer.headers.pop("Vary", "")

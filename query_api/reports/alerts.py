@@ -27,7 +27,7 @@ from query_api.reports.common import (
 
 
 def report(con, params: Params, settings: Settings, now: datetime) -> dict:
-    """The spec's form (a verbatim contract: nothing is added here)."""
+    """The spec's form: its fields, plus first_seen, occurrences and resolved_at (alert_json)."""
     rows, total = _page(con, params)
     return {"alerts": [alert_json(row) for row in rows], "pagination": pagination(total, params)}
 

@@ -16,6 +16,7 @@ from tests.e2e.conftest import APP_DIR, wait_for_rows
 pytestmark = pytest.mark.e2e
 
 TOKEN = "django-admin-token"
+READ_TOKEN = "django-read-token"
 PASSWORD = "pw-for-tests-only"
 
 USERS = f"""
@@ -23,6 +24,7 @@ from django.contrib.auth.models import Permission, User
 reader = User.objects.create_user("perf-reader", password="{PASSWORD}")
 reader.user_permissions.add(Permission.objects.get(codename="view_performance"))
 User.objects.create_user("perf-staff", password="{PASSWORD}", is_staff=True)
+User.objects.create_user("perf-super", password="{PASSWORD}", is_superuser=True)
 User.objects.create_user("perf-nobody", password="{PASSWORD}")
 """
 
@@ -49,7 +51,9 @@ def app(tmp_path_factory):
     from tests.e2e.conftest import App
 
     tmp = tmp_path_factory.mktemp("django_api")
-    app = App(tmp, workers=1, extra_env={"OTEL_PERF_API_TOKENS": f"{TOKEN}:admin"})
+    app = App(
+        tmp, workers=1, extra_env={"OTEL_PERF_API_TOKENS": f"{TOKEN}:admin,{READ_TOKEN}:read"}
+    )
     app.prepare()
     plain = {k: v for k, v in app.env.items() if not k.startswith("OTEL_")}
     subprocess.run(
@@ -68,7 +72,9 @@ def test_should_deny_anonymous_users_and_users_without_the_permission(app):
     for headers in ({}, login(app.base, "perf-nobody"), {"Authorization": "Bearer wrong"}):
         status, response_headers, body = http(spec, headers)
         assert status == 403
-        assert json.loads(body)["error"] == {
+        document = json.loads(body)
+        assert document["status"] == "error" and document["timestamp"].endswith("Z")
+        assert document["error"] == {
             "code": "PERMISSION_DENIED",
             "message": "Insufficient permissions to access performance data",
         }
@@ -87,6 +93,20 @@ def test_should_let_permitted_users_read_and_staff_administer(app):
     assert status == 200
     status, headers, _ = http(app.base + "/graphql/performance/summary/", staff)
     assert status == 200 and headers["X-RateLimit-Limit"] == "1000"
+    status, headers, _ = http(
+        app.base + "/graphql/performance/summary/", login(app.base, "perf-super")
+    )
+    assert status == 200 and headers["X-RateLimit-Limit"] == "1000"  # superusers are admins
+
+
+def test_should_give_a_read_token_reports_but_not_the_admin_analysis(app):
+    reader = {"Authorization": f"Bearer {READ_TOKEN}"}
+    status, headers, body = http(app.base + "/graphql/performance/?action=slow_queries", reader)
+    assert status == 200 and "slow_queries" in json.loads(body)["data"]
+    assert headers["X-RateLimit-Limit"] == "500"
+    assert headers["Cache-Control"] == "private, max-age=120"
+    status, _, body = http(app.base + "/graphql/performance/analyze/", reader, method="POST")
+    assert status == 403 and json.loads(body)["error"]["code"] == "PERMISSION_DENIED"
 
 
 def test_should_accept_bearer_tokens_beside_sessions(app):
@@ -104,8 +124,16 @@ def test_should_accept_bearer_tokens_beside_sessions(app):
 
 def test_should_keep_csrf_for_session_posts_and_reject_bad_parameters(app):
     staff = login(app.base, "perf-staff")
-    status, _, _ = http(app.base + "/graphql/performance/analyze/", staff, method="POST")
+    status, headers, body = http(app.base + "/graphql/performance/analyze/", staff, method="POST")
     assert status == 403  # Django's CSRF check: a session POST without the token
+    error = json.loads(body)["error"]  # in the spec's envelope, not Django's HTML page
+    assert error["code"] == "PERMISSION_DENIED" and "CSRF" in error["details"]["reason"]
+    assert headers["X-RateLimit-Limit"] == "1000"
+    status, headers, body = http(app.base + "/graphql/performance/analyze/", staff)
+    assert status == 405 and headers["Allow"] == "POST"
+    document = json.loads(body)
+    assert document["status"] == "error" and document["error"]["code"] == "METHOD_NOT_ALLOWED"
+    assert "X-RateLimit-Remaining" in headers
     status, _, body = http(app.base + "/graphql/performance/?action=bogus", staff)
     assert status == 400
     assert json.loads(body)["error"]["details"]["allowed_values"] == [

@@ -1,8 +1,8 @@
 """``otel-perf serve`` as a real process over real HTTP, then schemathesis against its
 ``/openapi.json``: no 5xx, documented statuses and content types, bodies matching the schema.
 
-Schemathesis runs at most 15 examples per operation (16 operations, about 240 requests,
-around 20 s on two shared cores), as an admin so the reports themselves run.
+Schemathesis runs at most 15 examples per operation (24 operations, one test each), as an
+admin so the reports themselves run.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
+from http import client as http_client
 
 import pytest
 import schemathesis
@@ -29,6 +31,7 @@ from tests.unit.test_store import fill
 
 ADMIN_TOKEN = "serve-admin-token"
 READ_TOKEN = "serve-read-token"
+CALLER = ("127.0.0.2", 0)  # any 127.0.0.0/8 address is this machine's loopback on Linux
 
 
 def http(url: str, headers: dict | None = None, method: str = "GET"):
@@ -121,3 +124,37 @@ def test_should_never_answer_5xx_to_schema_generated_requests(case, server):
             response_schema_conformance,
         ],
     )
+
+
+def test_should_refuse_an_anonymous_caller_over_100_a_minute_over_http(server):
+    """From its own loopback address (127.0.0.2): schemathesis' requests without a valid token
+    count against 127.0.0.1's anonymous budget, which this test must find untouched."""
+    host, port = urllib.parse.urlsplit(server).netloc.split(":")
+
+    def get():
+        con = http_client.HTTPConnection(host, int(port), timeout=30, source_address=CALLER)
+        try:
+            con.request("GET", "/api/v1/performance/health")
+            response = con.getresponse()
+            return response.status, response.headers, response.read()  # any-case names
+        finally:
+            con.close()
+
+    previous = None
+    for _ in range(250):  # 100 a minute; a window that ends mid-loop starts a fresh 100
+        status, headers, body = get()
+        assert headers["X-RateLimit-Limit"] == "100"
+        if status == 429:
+            break
+        assert status == 200
+        previous = headers
+    else:
+        pytest.fail("no 429 after 250 anonymous requests")
+    assert previous is not None, "127.0.0.2 was refused before its first request"
+    assert previous["X-RateLimit-Remaining"] == "0"  # the last one allowed used the budget up
+    assert headers["X-RateLimit-Remaining"] == "0"
+    assert headers["X-RateLimit-Reset"] == previous["X-RateLimit-Reset"]
+    assert 1 <= int(headers["Retry-After"]) <= 60
+    document = json.loads(body)
+    assert document["status"] == "error" and document["error"]["code"] == "RATE_LIMITED"
+    assert document["timestamp"].endswith("Z")

@@ -178,6 +178,20 @@ def test_should_match_the_seed_example_shape(api, action):
     assert shape_errors(example, data(api, f"{SPEC}?action={action}")) == []
 
 
+def test_should_give_each_spec_alert_type_its_example_details(api):
+    """The shape test sees only the first alert, and ``details`` as a free-form object: here
+    each of the spec's three alert types has its example's fields, detail keys and severity."""
+    examples = {a["type"]: a for a in seed_examples()["alerts"]["alerts"]}
+    assert set(examples) == {"slow_query", "high_complexity", "memory_warning"}
+    alerts = data(api, f"{SPEC}?action=alerts&limit=1000")["alerts"]
+    for type_, example in examples.items():
+        actual = next((a for a in alerts if a["type"] == type_), None)
+        assert actual is not None, f"the run raised no {type_} alert"
+        assert shape_errors(example, actual, type_) == []
+        assert shape_errors(example["details"], actual["details"], f"{type_}.details") == []
+        assert actual["severity"] == example["severity"]
+
+
 def test_should_report_stats_equal_to_ground_truth(api, run, ground_truth):
     store, statuses, sent = run
     truth = ground_truth(list(PLAN), False)  # Django's own query counts, uninstrumented
@@ -198,6 +212,24 @@ def test_should_report_stats_equal_to_ground_truth(api, run, ground_truth):
     assert overview["slow_queries_count"] == sum(d >= SLOW_QUERY_MS for d in op_durations) >= 3
     assert metrics["avg_query_time_ms"] == pytest.approx(numpy.mean(op_durations), abs=1e-3)
     assert stats["query_complexity"]["max_complexity"] == 109
+    scores = [c for (c,) in query(store, "SELECT complexity_score FROM graphql_operations")]
+    assert stats["query_complexity"]["avg_complexity"] == pytest.approx(
+        numpy.mean([c for c in scores if c is not None]), abs=0.01
+    )
+    # Per-request means read back from the rows (no sampling in this run: every weight is 1).
+    columns = ("db_time_ms", "cache_time_ms", "memory_usage_mb", "cache_hits", "cache_misses")
+    rows = query(store, f"SELECT {', '.join(columns)} FROM requests")
+    per = {name: [row[i] for row in rows] for i, name in enumerate(columns)}
+    assert metrics["avg_db_time_ms"] == pytest.approx(numpy.mean(per["db_time_ms"]), abs=1e-3)
+    assert metrics["avg_cache_time_ms"] == pytest.approx(numpy.mean(per["cache_time_ms"]), abs=1e-3)
+    memory = [m for m in per["memory_usage_mb"] if m is not None]
+    assert metrics["avg_memory_usage_mb"] == pytest.approx(numpy.mean(memory), abs=1e-3)
+    reads = sum(per["cache_hits"]) + sum(per["cache_misses"])
+    assert metrics["cache_hit_rate"] == (
+        None if reads == 0 else pytest.approx(sum(per["cache_hits"]) / reads, abs=1e-4)
+    )
+    (slow_db,) = query(store, "SELECT coalesce(sum(slow_count), 0) FROM db_statements")[0]
+    assert stats["database_stats"]["slow_db_queries"] == slow_db
     assert stats["query_complexity"]["high_complexity_queries"] == 1
     # Uptime: the oldest start among instances seen in the last 5 minutes (seconds ago here).
     now = datetime.fromtimestamp(api.clock.now, UTC).replace(tzinfo=None)
