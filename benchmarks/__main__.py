@@ -145,7 +145,8 @@ SECTIONS = {
     s.name: s
     for s in (
         Section("overhead", "request overhead: bare, plain OTel, sentry-sdk, silk", _overhead),
-        Section("graphql_overhead", "the GraphQL instrumentation's share", _graphql_overhead),
+        Section("graphql_overhead", "GraphQL req/s: bare, plain OTel, otel-perf; the "
+                "GraphQL instrumentation's cost", _graphql_overhead),
         Section("hot_path", "the processor's cost per span", _hot_path),
         Section("footprint", "engine import cost; app RSS under sustained load", _footprint),
         Section("ingest", "in-process sink spans/s", _ingest),

@@ -7,7 +7,8 @@ its own copy of the seeded sqlite database):
 
   bare            no instrumentation at all
   plain           plain OpenTelemetry: the upstream opentelemetry-distro and configurator, the
-                  same instrumentation packages, traces exporter ``none`` (otel-perf off)
+                  same upstream instrumentation packages, traces exporter ``none`` (otel-perf
+                  off, and its own instrumentors -- graphql, django_cache, ... -- disabled)
   otel-perf       otel-perf's defaults (local DuckLake store, no exporter)
   otel-perf-otlp  otel-perf's defaults plus OTLP/HTTP trace export (OTEL_TRACES_EXPORTER=otlp)
                   to a local sink answering 200
@@ -96,6 +97,19 @@ def install_upstream_distro(target: str) -> None:
     )
 
 
+def otel_perf_instrumentors() -> list[str]:
+    """The ``opentelemetry_instrumentor`` entry points otel-perf itself provides (graphql,
+    django_cache, ...). ``opentelemetry-instrument`` loads every installed instrumentor whichever
+    distro runs, so the plain-OpenTelemetry variant disables these: upstream has none of them."""
+    from importlib.metadata import entry_points
+
+    return sorted(
+        ep.name
+        for ep in entry_points(group="opentelemetry_instrumentor")
+        if ep.dist is not None and ep.dist.name.replace("_", "-").lower() == "otel-perf"
+    )
+
+
 def start_variant(
     variant: str,
     tmp: str,
@@ -137,6 +151,8 @@ def start_variant(
                 "OTEL_LOGS_EXPORTER": "none",
                 # Plain OpenTelemetry needs the settings module exported before start-up.
                 "DJANGO_SETTINGS_MODULE": "mysite.settings",
+                # Upstream instrumentations only (extra_env may enable some of ours again).
+                "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ",".join(otel_perf_instrumentors()),
             }
         )
     env.update(extra_env or {})
