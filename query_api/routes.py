@@ -217,3 +217,9 @@ REST_ROUTES: tuple[Route, ...] = (
     ),
     Route("alert_silences", "alerts/silences", (), 0, "The silences in force", access="admin"),
 )
+
+# Not reports: what a surface answers outside the table, still through the shared flow (rate
+# limit, envelope, access log). UNMATCHED names a path (or a method) that no route serves in
+# the access log: "unknown", never the path itself (a token pasted into a URL stays out of it).
+UNMATCHED = Route("unknown", "", (), 0, "A path or method that no route serves")
+OPENAPI = Route("openapi", "openapi.json", (), 0, "The OpenAPI document", access="public")

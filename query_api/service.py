@@ -38,9 +38,12 @@ class ApiRequest:
     headers: Mapping[str, str]  # names in lower case
     principal: Principal
     path: str | None = None  # the endpoint named in the URL (endpoint detail)
-    # An answer the surface decided before the flow (Django's 405 and CSRF failure): still
-    # rate limited, logged and in the envelope, like every other answer.
+    # An answer the surface decided before the flow (an unknown path, a wrong method, Django's
+    # CSRF failure): still rate limited, logged and in the envelope, like every other answer.
     refusal: ApiError | None = None
+    # An answer the surface has ready (the OpenAPI document): given only after the rate-limit
+    # check, so it carries the X-RateLimit-* headers and a caller over the limit gets the 429.
+    answer: ApiResponse | None = None
 
 
 @dataclasses.dataclass
@@ -111,7 +114,11 @@ class QueryService:
                 route = SPEC_ROUTES[parse_action(request.query)]
             elif not allowed(route, request.principal, self.settings):
                 raise permission_denied()
-            response = self._answer(route, request, now_dt)
+            if request.answer is not None:
+                answer = request.answer
+                response = ApiResponse(answer.status, dict(answer.headers), answer.body)
+            else:
+                response = self._answer(route, request, now_dt)
         except ApiError as error:
             response = self._error(error, now_dt, request.principal)
         except StoreUnavailable as exc:

@@ -18,7 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from query_api import auth
 from query_api.envelope import ApiError, permission_denied
-from query_api.routes import Route
+from query_api.routes import UNMATCHED, Route
 from query_api.service import ApiRequest, QueryService
 
 _lock = threading.Lock()
@@ -91,28 +91,43 @@ def refusal(request: HttpRequest, headers: dict[str, str], method: str) -> ApiEr
     return None
 
 
+def _answer(
+    request: HttpRequest, route: Route | None, path: str | None, refusal: ApiError | None
+) -> HttpResponse:
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    service = get_service()
+    answer = service.handle(
+        ApiRequest(
+            route=route,
+            query={name: values for name, values in request.GET.lists()},
+            headers=headers,
+            principal=principal_for(request, headers, service),
+            path=path,
+            refusal=refusal,
+        )
+    )
+    vary = answer.headers.pop("Vary", "")
+    response = HttpResponse(answer.body, status=answer.status, headers=answer.headers)
+    patch_vary_headers(response, [v.strip() for v in vary.split(",") if v.strip()])
+    return response
+
+
 def make_view(route: Route | None):
     @csrf_exempt
     def view(request: HttpRequest, path: str | None = None) -> HttpResponse:
         headers = {k.lower(): v for k, v in request.headers.items()}
-        service = get_service()
-        answer = service.handle(
-            ApiRequest(
-                route=route,
-                query={name: values for name, values in request.GET.lists()},
-                headers=headers,
-                principal=principal_for(request, headers, service),
-                path=path,
-                refusal=refusal(request, headers, route.method if route else "GET"),
-            )
-        )
-        vary = answer.headers.pop("Vary", "")
-        response = HttpResponse(answer.body, status=answer.status, headers=answer.headers)
-        patch_vary_headers(response, [v.strip() for v in vary.split(",") if v.strip()])
-        return response
+        method = route.method if route else "GET"
+        return _answer(request, route, path, refusal(request, headers, method))
 
     view.__name__ = f"performance_{route.report if route else 'spec'}"
     return view
+
+
+@csrf_exempt  # whatever the method, the answer is this 404 (a POST gets no CSRF page)
+def not_found(request: HttpRequest) -> HttpResponse:
+    """A path below the include that no report serves (``urls``' last pattern): the 404 in the
+    envelope, rate limited and logged as the report "unknown", like the standalone service's."""
+    return _answer(request, UNMATCHED, None, ApiError(404, "NOT_FOUND", "Not Found"))
 
 
 def dashboard_view(request: HttpRequest) -> HttpResponse:

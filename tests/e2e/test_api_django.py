@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from http import client as http_client
 
 import pytest
 
@@ -18,6 +21,7 @@ pytestmark = pytest.mark.e2e
 TOKEN = "django-admin-token"
 READ_TOKEN = "django-read-token"
 PASSWORD = "pw-for-tests-only"
+CALLER = ("127.0.0.2", 0)  # its own loopback address: an anonymous budget no other test uses
 
 USERS = f"""
 from django.contrib.auth.models import Permission, User
@@ -36,6 +40,18 @@ def http(url: str, headers: dict | None = None, method: str = "GET", data: bytes
             return response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.headers, error.read()
+
+
+def raw(base: str, path: str, headers: dict | None = None, method: str = "GET", source=None):
+    """One request, redirects not followed, optionally from another loopback address."""
+    host, port = urllib.parse.urlsplit(base).netloc.split(":")
+    con = http_client.HTTPConnection(host, int(port), timeout=30, source_address=source)
+    try:
+        con.request(method, path, headers=headers or {})
+        response = con.getresponse()
+        return response.status, response.headers, response.read()  # any-case names
+    finally:
+        con.close()
 
 
 def login(base: str, username: str) -> dict:
@@ -158,3 +174,58 @@ def test_should_serve_health_to_anyone_and_record_no_report_request(app):
         )
         == 0
     )
+
+
+def test_should_answer_unknown_paths_below_the_include_in_the_envelope(app):
+    """Not Django's HTML 404: the API's, with the rate-limit headers; APPEND_SLASH still works."""
+    for headers, limit in (({}, "100"), (login(app.base, "perf-staff"), "1000")):
+        for method in ("GET", "POST"):  # a session POST: a 404, not a CSRF page
+            status, response_headers, body = raw(
+                app.base, "/graphql/performance/nothing-here/", headers, method
+            )
+            assert status == 404, body
+            assert response_headers["Content-Type"] == "application/json"
+            document = json.loads(body)
+            assert document["status"] == "error" and document["error"]["code"] == "NOT_FOUND"
+            assert document["timestamp"].endswith("Z")
+            assert response_headers["X-RateLimit-Limit"] == limit
+            assert "X-RateLimit-Remaining" in response_headers
+            assert "X-RateLimit-Reset" in response_headers
+    # A report's path without its slash is redirected to it (CommonMiddleware's APPEND_SLASH);
+    # an unknown one too, and then gets the 404 above.
+    for path in ("/graphql/performance/summary", "/graphql/performance/nothing-here"):
+        status, headers, _ = raw(app.base, path)
+        assert status == 301 and headers["Location"] == path + "/"
+    status, headers, _ = raw(app.base, "/graphql/performance/health")
+    assert status == 301
+    assert http(app.base + "/graphql/performance/health")[0] == 200  # followed
+
+
+def test_should_refuse_an_anonymous_caller_over_100_a_minute_over_http(app):
+    """The Django surface's counters (per process: the app runs one worker), exhausted from
+    127.0.0.2 so that the anonymous budget of the other tests' 127.0.0.1 stays untouched."""
+    previous = None
+    for _ in range(250):  # 100 a minute; a window that ends mid-loop starts a fresh 100
+        status, headers, body = raw(app.base, "/graphql/performance/health/", source=CALLER)
+        assert headers["X-RateLimit-Limit"] == "100"
+        if status == 429:
+            break
+        assert status == 200, body
+        previous = headers
+    else:
+        pytest.fail("no 429 after 250 anonymous requests")
+    assert previous is not None, "127.0.0.2 was refused before its first request"
+    assert previous["X-RateLimit-Remaining"] == "0"  # the last one allowed used the budget up
+    assert headers["X-RateLimit-Remaining"] == "0"
+    assert headers["X-RateLimit-Reset"] == previous["X-RateLimit-Reset"]
+    assert 1 <= int(headers["Retry-After"]) <= 60
+    document = json.loads(body)
+    assert document["status"] == "error" and document["error"]["code"] == "RATE_LIMITED"
+    assert document["timestamp"].endswith("Z")
+    # Every answer to this caller is now the 429, a report's 403 and the 404 included.
+    reset = int(headers["X-RateLimit-Reset"])
+    for path in ("/graphql/performance/?action=stats", "/graphql/performance/nothing-here/"):
+        status, headers, _ = raw(app.base, path, source=CALLER)
+        if time.time() >= reset - 0.5:
+            break  # the window ended meanwhile: a fresh budget
+        assert status == 429 and headers["X-RateLimit-Remaining"] == "0", path

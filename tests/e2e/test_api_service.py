@@ -301,7 +301,53 @@ def test_should_answer_500_without_internals_when_a_report_fails(tmp_path, caplo
 
 def test_should_answer_unknown_paths_and_methods_in_the_envelope(api):
     assert_error(api.get(REST + "nothing-here"), 404, "NOT_FOUND")
-    assert_error(api.request("DELETE", SPEC), 405, "METHOD_NOT_ALLOWED")
+    assert_error(api.get("/favicon.ico"), 404, "NOT_FOUND")
+    refused = api.request("DELETE", SPEC)
+    assert_error(refused, 405, "METHOD_NOT_ALLOWED")
+    assert sorted(refused.headers["allow"].split(", ")) == ["GET", "HEAD"]  # a set's order
+    assert_error(api.request("POST", "/openapi.json"), 405, "METHOD_NOT_ALLOWED")
+
+
+def test_should_rate_limit_unknown_paths_wrong_methods_and_the_openapi_document(store):
+    """Every response carries the X-RateLimit-* headers, so each of these counts too."""
+    api = Api(store, limits={"anonymous": 4, "authenticated": 3, "admin": 5})
+    try:
+        answers = [
+            api.get(REST + "nothing-here"),
+            api.request("DELETE", SPEC),
+            api.request("GET", REST + "analyze"),  # a POST route
+            api.get("/openapi.json"),
+        ]
+        assert [a.status_code for a in answers] == [404, 405, 405, 200]
+        for remaining, answer in zip(("3", "2", "1", "0"), answers, strict=True):
+            assert answer.headers["x-ratelimit-limit"] == "4"
+            assert answer.headers["x-ratelimit-remaining"] == remaining
+            assert int(answer.headers["x-ratelimit-reset"]) > api.clock.now
+            assert "retry-after" not in answer.headers
+        assert answers[3].headers["content-type"] == "application/json"
+        for method, url in (("GET", "/openapi.json"), ("GET", "/nope"), ("PUT", SPEC)):
+            refused = api.request(method, url)
+            assert_error(refused, 429, "RATE_LIMITED")
+            assert refused.headers["x-ratelimit-remaining"] == "0"
+            assert int(refused.headers["retry-after"]) >= 1
+        # A token's own budget: its 404 says 3, not the anonymous 4.
+        assert api.get(REST + "nope", READ).headers["x-ratelimit-limit"] == "3"
+    finally:
+        api.service.close()
+
+
+def test_should_log_unknown_paths_by_a_name_never_by_the_path(api, caplog):
+    with caplog.at_level(logging.INFO, logger="otel_perf.access"):
+        api.get(REST + "read-secret-2/leaked", READ)
+        api.request("DELETE", REST + "summary", READ)
+        api.request("POST", SPEC)
+        api.get("/openapi.json")
+    lines = [r.getMessage() for r in caplog.records if r.name == "otel_perf.access"]
+    assert len(lines) == 3  # the OpenAPI document is public, like health: not logged
+    assert "report=unknown" in lines[0] and "status=404" in lines[0]
+    assert "report=summary" in lines[1] and "status=405" in lines[1]
+    assert "report=(spec)" in lines[2] and "status=405" in lines[2]
+    assert "read-secret" not in caplog.text and "leaked" not in caplog.text
 
 
 def test_should_name_a_report_that_is_not_registered(api):
