@@ -8,6 +8,7 @@ post-instrument hook on whatever provider the other configurator built (the upst
 from __future__ import annotations
 
 import logging
+import sys
 
 from otel_perf.settings import Settings, get_settings, set_settings
 from otel_perf.storage.address import parse_address
@@ -78,14 +79,20 @@ def apply_settings(settings: Settings) -> None:
 def stats() -> dict:
     """Counters of this process's pipeline (drops, evictions, internal errors)."""
     processor = _processor
+    result: dict = {"installed": processor is not None}
+    # The GraphQL wrappers count their own failures (they never reach the query); looked up
+    # only if the instrumentor was loaded, so an app without GraphQL imports nothing for it.
+    instrumentor = sys.modules.get("processors.graphql.instrumentor")
+    operations = instrumentor and instrumentor.GraphQLCoreInstrumentor().operations
+    if operations is not None:
+        result["graphql_internal_errors"] = operations.internal_errors
     if processor is None:
-        return {"installed": False}
-    result = {
-        "installed": True,
-        "open_traces": processor.open_traces(),
-        "traces_evicted": processor.traces_evicted,
-        "internal_errors": processor.internal_errors,
-    }
+        return result
+    result.update(
+        open_traces=processor.open_traces(),
+        traces_evicted=processor.traces_evicted,
+        internal_errors=processor.internal_errors,
+    )
     sink = processor._sink
     if sink is not None:
         result.update(sink.stats())

@@ -15,7 +15,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Hashable
-from email.utils import formatdate
+from email.utils import formatdate, parsedate_to_datetime
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +45,21 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
         return True
     candidates = (c.strip() for c in if_none_match.split(","))
     return any(c.removeprefix("W/") == etag for c in candidates)
+
+
+def not_modified(entry: Entry, if_none_match: str | None, if_modified_since: str | None) -> bool:
+    """RFC 9110 §13.2.2: If-None-Match decides when present; otherwise If-Modified-Since does
+    (a 304 when the body was computed no later than the given date). A date that does not
+    parse is ignored, as the RFC says, and so is one in the future of the computation."""
+    if if_none_match:
+        return etag_matches(if_none_match, entry.etag)
+    if not if_modified_since:
+        return False
+    try:
+        since = parsedate_to_datetime(if_modified_since).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return False
+    return math.floor(entry.computed_at) <= since  # Last-Modified has whole seconds
 
 
 class ResponseCache:

@@ -99,7 +99,10 @@ def _responses() -> dict:
             "description": "Success (the spec's envelope)",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Success"}}},
         },
-        "304": {"description": "Not modified (If-None-Match matched the ETag)"},
+        "304": {
+            "description": "Not modified (If-None-Match matched the ETag, or If-Modified-Since"
+            " is not before Last-Modified)"
+        },
     }
     for status, description in _ERROR_CODES.items():
         responses[status] = {

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from otel_perf.settings import Settings
 from query_api import access_log
 from query_api.auth import ADMIN, READ, Principal, TokenTable
-from query_api.caching import Entry, ResponseCache, etag_matches
+from query_api.caching import Entry, ResponseCache, not_modified
 from query_api.envelope import ApiError, error_body, internal_error, permission_denied, success_body
 from query_api.parsing import parse_action, parse_params
 from query_api.ratelimit import RateLimiter
@@ -163,9 +163,9 @@ class QueryService:
             entry = self.cache.make(success_body(data, now), route.ttl)
             if route.ttl:
                 self.cache.put(key, entry)
-        return self._fresh(entry, request.headers.get("if-none-match"), route.ttl)
+        return self._fresh(entry, request.headers, route.ttl)
 
-    def _fresh(self, entry: Entry, if_none_match: str | None, ttl: int) -> ApiResponse:
+    def _fresh(self, entry: Entry, request_headers: Mapping[str, str], ttl: int) -> ApiResponse:
         now = self.clock()
         cache_control = f"private, max-age={entry.max_age(now)}" if ttl else "no-store"
         headers = {
@@ -173,7 +173,8 @@ class QueryService:
             "ETag": entry.etag,
             "Last-Modified": entry.last_modified,
         }
-        if etag_matches(if_none_match, entry.etag):
+        since = request_headers.get("if-modified-since")
+        if not_modified(entry, request_headers.get("if-none-match"), since):
             return ApiResponse(304, headers, b"")
         return ApiResponse(200, {**_json_headers(cache_control), **headers}, entry.body)
 

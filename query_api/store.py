@@ -69,6 +69,10 @@ class StoreReader:
             cur.execute("BEGIN TRANSACTION")
         except duckdb.Error as exc:
             self._drop(con)
+            if isinstance(exc, duckdb.InterruptException):
+                # Ctrl-C (the monitor), not an unavailable store: the monitor's loop would
+                # show "store unavailable" and go on instead of stopping.
+                raise
             raise StoreUnavailable(f"cannot read {self.address.describe()}: {exc}") from exc
         try:
             yield cur

@@ -166,8 +166,8 @@ def attach(
         if read_only and not con.execute(HAS_SCHEMA, [ALIAS]).fetchone()[0]:
             # The first writer attached (catalog created) but has not committed the schema.
             raise StoreUnavailable(f"{address.describe()} has no data yet")
-    except StoreUnavailable:
-        raise
+    except (StoreUnavailable, duckdb.InterruptException):
+        raise  # Ctrl-C during the attach is not an unavailable store: the caller stops
     except (duckdb.Error, OSError) as exc:
         hint = ""
         if "encrypt" in str(exc).lower() or "crypto" in str(exc).lower():

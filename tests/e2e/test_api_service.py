@@ -8,6 +8,7 @@ import logging
 import subprocess
 import sys
 import time
+from email.utils import formatdate, parsedate_to_datetime
 
 import duckdb
 import httpx
@@ -216,6 +217,27 @@ def test_should_cache_per_role_with_etag_and_answer_304(api):
     api.clock.now += 41
     fresh = api.get(f"{SPEC}?action=stats&limit=5", READ)
     assert fresh.json()["timestamp"] != first.json()["timestamp"]
+
+
+def test_should_answer_304_to_if_modified_since_unless_if_none_match_decides(api):
+    first = api.get(f"{SPEC}?action=alerts", READ)
+    last_modified = first.headers["last-modified"]
+    api.clock.now += 5
+    since = {**READ, "If-Modified-Since": last_modified}
+    assert api.get(f"{SPEC}?action=alerts", since).status_code == 304
+    earlier = formatdate(parsedate_to_datetime(last_modified).timestamp() - 1, usegmt=True)
+    changed = api.get(f"{SPEC}?action=alerts", {**READ, "If-Modified-Since": earlier})
+    assert changed.status_code == 200 and changed.content == first.content
+    # A date that does not parse is ignored (RFC 9110): the full answer.
+    odd = api.get(f"{SPEC}?action=alerts", {**READ, "If-Modified-Since": "yesterday"})
+    assert odd.status_code == 200
+    # If-None-Match, when sent, decides alone: another ETag means 200 whatever the date says.
+    both = {**since, "If-None-Match": '"another"'}
+    assert api.get(f"{SPEC}?action=alerts", both).status_code == 200
+    # Once the 30 s lifetime is over the result is computed again: a later Last-Modified.
+    api.clock.now += 30
+    again = api.get(f"{SPEC}?action=alerts", since)
+    assert again.status_code == 200 and again.headers["last-modified"] != last_modified
 
 
 def test_should_use_the_spec_lifetimes(api):

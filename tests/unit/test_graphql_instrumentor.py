@@ -65,3 +65,18 @@ def test_should_restore_graphql_core_when_uninstrumented(traced):
     assert graphql_sync(SCHEMA, "query Q { books { title } }", ROOT).errors is None
     assert traced.get_finished_spans() == ()
     GraphQLCoreInstrumentor().instrument(tracer_provider=TracerProvider())  # for the fixture
+
+
+@pytest.mark.parametrize("traced", [{}], indirect=True)
+def test_should_count_its_own_failure_and_still_answer(traced, monkeypatch):
+    import otel_perf
+    from processors.graphql import operation
+
+    def broken(*args):
+        raise RuntimeError("bookkeeping failed")
+
+    monkeypatch.setattr(operation, "_Pending", broken)
+    before = otel_perf.stats()["graphql_internal_errors"]
+    result = graphql_sync(SCHEMA, "query Few { books(first: 1) { title } }", ROOT)
+    assert result.errors is None and result.data == {"books": [{"title": "a"}]}
+    assert otel_perf.stats()["graphql_internal_errors"] == before + 1

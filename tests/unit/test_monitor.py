@@ -137,3 +137,33 @@ def test_should_exit_cleanly_on_ctrl_c(tmp_path):
     console = Console(file=out, width=120, force_terminal=False)
     assert run_monitor(store, 1.0, 0, False, console, Settings(store=store), sleep=interrupt) == 0
     assert "monitor stopped" in out.getvalue()
+
+
+def test_should_stop_on_ctrl_c_while_it_opens_a_cursor(tmp_path, monkeypatch):
+    """DuckDB turns a Ctrl-C during a statement into InterruptException: while the reader set
+    its cursor up (USE, BEGIN) it became "store unavailable" and the monitor went on."""
+    import duckdb
+
+    from query_api.store import StoreReader
+
+    store = str(tmp_path / "lake")
+    fill(store)
+
+    class Interrupted:
+        def cursor(self):
+            raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(StoreReader, "_shared", lambda self: Interrupted())
+    sleeps = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        assert len(sleeps) < 3, "the monitor went on after Ctrl-C"
+
+    out = io.StringIO()
+    console = Console(file=out, width=120, force_terminal=False)
+    assert run_monitor(store, 1.0, 0, False, console, Settings(store=store), sleep=sleep) == 0
+    assert "monitor stopped" in out.getvalue() and "unavailable" not in out.getvalue()
