@@ -146,6 +146,30 @@ def get(url: str, headers: dict | None = None) -> int:
     return demo.fetch(url, headers, network_errors_as_zero=False)
 
 
+def exhaust_anonymous_budget(get) -> tuple[int, object, bytes]:
+    """Anonymous requests (``get()`` -> status, headers, body) until the 429 of the 100-a-minute
+    tier, checking the headers on the way and the refusal's envelope; the 429's answer."""
+    previous = None
+    for _ in range(250):  # 100 a minute; a window that ends mid-loop starts a fresh 100
+        status, headers, body = get()
+        assert headers["X-RateLimit-Limit"] == "100"
+        if status == 429:
+            break
+        assert status == 200, body
+        previous = headers
+    else:
+        pytest.fail("no 429 after 250 anonymous requests")
+    assert previous is not None, "the caller was refused before its first request"
+    assert previous["X-RateLimit-Remaining"] == "0"  # the last one allowed used the budget up
+    assert headers["X-RateLimit-Remaining"] == "0"
+    assert headers["X-RateLimit-Reset"] == previous["X-RateLimit-Reset"]
+    assert 1 <= int(headers["Retry-After"]) <= 60
+    document = json.loads(body)
+    assert document["status"] == "error" and document["error"]["code"] == "RATE_LIMITED"
+    assert document["timestamp"].endswith("Z")
+    return status, headers, body
+
+
 def start_serve(
     log_path: Path, env: dict, *args: str, ready: str = "/openapi.json", ready_port=None
 ) -> tuple[subprocess.Popen, str]:
