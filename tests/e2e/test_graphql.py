@@ -330,10 +330,14 @@ def test_should_record_the_process_memory_at_each_operation(graphql_run):
         "JOIN requests r ON r.span_id = o.root_span_id",
     )
     assert len(rows) == sum(len(v) for v in sent.values())
-    for operation_mb, request_mb in rows:
-        # The worker's RSS when the operation ended and again when its request ended, a few
-        # milliseconds later in the same process: nearly the same figure, and a real one.
-        assert operation_mb > 10 and abs(operation_mb - request_mb) < 10, rows
+    # The worker's RSS when the operation ended and again when its request ended, a few
+    # milliseconds later in the same process: a real figure, and nearly the same one. Not
+    # always within a few MB: a server's first request can import and allocate between the
+    # two readings (Strawberry 0.341 on graphql-core 3.3: +13.5 MB once, CI 2026-12-06).
+    differences = sorted(abs(operation_mb - request_mb) for operation_mb, request_mb in rows)
+    assert all(operation_mb > 10 for operation_mb, _ in rows), rows
+    assert differences[len(differences) // 2] < 1.0, rows  # the median: the same reading
+    assert differences[-1] < 64, rows
 
 
 def test_should_reject_operations_over_the_maximum_complexity_when_enforced(make_app):
