@@ -15,6 +15,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Hashable
+from datetime import UTC
 from email.utils import formatdate, parsedate_to_datetime
 
 
@@ -47,19 +48,25 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return any(c.removeprefix("W/") == etag for c in candidates)
 
 
-def not_modified(entry: Entry, if_none_match: str | None, if_modified_since: str | None) -> bool:
+def not_modified(
+    entry: Entry, if_none_match: str | None, if_modified_since: str | None, now: float
+) -> bool:
     """RFC 9110 §13.2.2: If-None-Match decides when present; otherwise If-Modified-Since does
     (a 304 when the body was computed no later than the given date). A date that does not
-    parse is ignored, as the RFC says, and so is one in the future of the computation."""
+    parse is ignored, as the RFC says, and so is one later than ``now`` (RFC 9110 §13.1.3: a
+    client's clock ahead of ours would otherwise keep it on a stale body)."""
     if if_none_match:
         return etag_matches(if_none_match, entry.etag)
     if not if_modified_since:
         return False
     try:
-        since = parsedate_to_datetime(if_modified_since).timestamp()
+        date = parsedate_to_datetime(if_modified_since)
     except (TypeError, ValueError, IndexError, OverflowError):
         return False
-    return math.floor(entry.computed_at) <= since  # Last-Modified has whole seconds
+    if date.tzinfo is None:  # "-0000": an HTTP-date is GMT
+        date = date.replace(tzinfo=UTC)
+    since = date.timestamp()
+    return since <= now and math.floor(entry.computed_at) <= since  # Last-Modified: whole s
 
 
 class ResponseCache:

@@ -174,7 +174,7 @@ class QueryService:
             "Last-Modified": entry.last_modified,
         }
         since = request_headers.get("if-modified-since")
-        if not_modified(entry, request_headers.get("if-none-match"), since):
+        if not_modified(entry, request_headers.get("if-none-match"), since, now):
             return ApiResponse(304, headers, b"")
         return ApiResponse(200, {**_json_headers(cache_control), **headers}, entry.body)
 

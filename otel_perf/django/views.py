@@ -91,10 +91,17 @@ def refusal(request: HttpRequest, headers: dict[str, str], method: str) -> ApiEr
     return None
 
 
+def _headers(request: HttpRequest) -> dict[str, str]:
+    return {k.lower(): v for k, v in request.headers.items()}
+
+
 def _answer(
-    request: HttpRequest, route: Route | None, path: str | None, refusal: ApiError | None
+    request: HttpRequest,
+    headers: dict[str, str],
+    route: Route | None,
+    path: str | None,
+    refusal: ApiError | None,
 ) -> HttpResponse:
-    headers = {k.lower(): v for k, v in request.headers.items()}
     service = get_service()
     answer = service.handle(
         ApiRequest(
@@ -115,9 +122,9 @@ def _answer(
 def make_view(route: Route | None):
     @csrf_exempt
     def view(request: HttpRequest, path: str | None = None) -> HttpResponse:
-        headers = {k.lower(): v for k, v in request.headers.items()}
+        headers = _headers(request)
         method = route.method if route else "GET"
-        return _answer(request, route, path, refusal(request, headers, method))
+        return _answer(request, headers, route, path, refusal(request, headers, method))
 
     view.__name__ = f"performance_{route.report if route else 'spec'}"
     return view
@@ -127,7 +134,8 @@ def make_view(route: Route | None):
 def not_found(request: HttpRequest) -> HttpResponse:
     """A path below the include that no report serves (``urls``' last pattern): the 404 in the
     envelope, rate limited and logged as the report "unknown", like the standalone service's."""
-    return _answer(request, UNMATCHED, None, ApiError(404, "NOT_FOUND", "Not Found"))
+    error = ApiError(404, "NOT_FOUND", "Not Found")
+    return _answer(request, _headers(request), UNMATCHED, None, error)
 
 
 def dashboard_view(request: HttpRequest) -> HttpResponse:
@@ -140,7 +148,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         return HttpResponse(status=405, headers={"Allow": "GET"})
     service = get_service()
-    headers = {k.lower(): v for k, v in request.headers.items()}
+    headers = _headers(request)
     who = principal_for(request, headers, service)
     if not (who.at_least(auth.READ) or service.settings.api_public):
         user = getattr(request, "user", None)

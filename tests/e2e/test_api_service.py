@@ -231,6 +231,10 @@ def test_should_answer_304_to_if_modified_since_unless_if_none_match_decides(api
     # A date that does not parse is ignored (RFC 9110): the full answer.
     odd = api.get(f"{SPEC}?action=alerts", {**READ, "If-Modified-Since": "yesterday"})
     assert odd.status_code == 200
+    # So is a date later than the server's clock (RFC 9110 §13.1.3).
+    future = formatdate(api.clock.now + 3600, usegmt=True)
+    ahead = api.get(f"{SPEC}?action=alerts", {**READ, "If-Modified-Since": future})
+    assert ahead.status_code == 200 and ahead.content == first.content
     # If-None-Match, when sent, decides alone: another ETag means 200 whatever the date says.
     both = {**since, "If-None-Match": '"another"'}
     assert api.get(f"{SPEC}?action=alerts", both).status_code == 200
