@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from otel_perf.settings import Settings
 from otel_perf.storage import parse_address
@@ -485,9 +486,24 @@ def _kept(keep: str, size: int, kinds: list[str]) -> dict | None:
     return record if set(kinds) <= set(record["store"]) - {"rows", "build_s"} else None
 
 
+def _operation_figures(ops: pa.Table, settings: Settings) -> dict:
+    """stats' GraphQL figures by numpy over the operations' rows."""
+    d, w = ops["duration_ms"].to_numpy(), ops["weight"].to_numpy()
+    scored = ops.filter(pc.is_valid(ops["complexity_score"]))
+    c, cw = scored["complexity_score"].to_numpy(), scored["weight"].to_numpy()
+    return {
+        "slow_queries_count": int(round(float(w[d >= settings.slow_query_ms].sum()))),
+        "avg_query_time_ms": round(float((d * w).sum() / w.sum()), 3) if len(w) else None,
+        "avg_complexity": round(float((c * cw).sum() / cw.sum()), 2) if len(c) else None,
+        "max_complexity": int(c.max()) if len(c) else None,
+        "high_complexity_queries": int(round(float(cw[c > settings.graphql_max_complexity].sum()))),
+    }
+
+
 def _totals_match(path: str, now: datetime, bodies: dict) -> bool:
-    """stats' request and DB figures over the hourly totals against the same figures summed
-    over the rows (numpy, from the Parquet/DuckDB rows read as Arrow)."""
+    """stats' request, DB and GraphQL figures over the hourly totals against the same figures
+    summed over the rows (numpy, from the Parquet/DuckDB rows read as Arrow)."""
+    settings = Settings()
     reader = StoreReader(path)
     try:
         with reader.cursor() as cursor:
@@ -506,6 +522,10 @@ def _totals_match(path: str, now: datetime, bodies: dict) -> bool:
                     return round(float((req[column].to_numpy() * w).sum() / w.sum()), digits)
 
                 slow_w = slow["slow_count"].to_numpy() * slow["weight"].to_numpy()
+                ops = cursor.execute(
+                    "SELECT duration_ms, complexity_score, weight FROM graphql_operations " + where,
+                    window,
+                ).to_arrow_table()
                 body = bodies[("stats", label)]
                 expected = {
                     "total_requests": int(round(w.sum())),
@@ -513,12 +533,16 @@ def _totals_match(path: str, now: datetime, bodies: dict) -> bool:
                     "error_rate": mean("error", 4),
                     "avg_queries_per_request": mean("db_count", 2),
                     "slow_db_queries": int(round(float(slow_w.sum()))),
+                    **_operation_figures(ops, settings),
                 }
                 got = {
                     **{k: body["overview"][k] for k in ("total_requests", "error_rate")},
                     "avg_response_time_ms": body["overview"]["avg_response_time_ms"],
                     **{k: body["database_stats"][k]
                        for k in ("avg_queries_per_request", "slow_db_queries")},
+                    "slow_queries_count": body["overview"]["slow_queries_count"],
+                    "avg_query_time_ms": body["performance_metrics"]["avg_query_time_ms"],
+                    **body["query_complexity"],
                 }  # fmt: skip
                 if got != expected:
                     print(json.dumps({"mismatch": label, "got": got, "expected": expected}))

@@ -55,14 +55,18 @@ GROUP BY instance_id
 HAVING max(last_seen) >= $live_since
 """
 
-# Stats' request and DB statement totals of [$start, $end): its whole hours [$a, $b) from the
-# hourly totals (otel_perf/storage/rollup.py), the partial hours at either end from the rows,
-# with the very sums the totals hold. Same figures as REQUEST_OVERVIEW + SLOW_DB_STATEMENTS
-# (tested), without reading every row. STATS_TOTALS[(first, last)]: the variant that reads
-# the rows of the first partial hour [$start, $a) and/or of the last [$b, $end) (each table
-# read costs even when it finds no row: DuckLake looks up its files first). Each edge is its
-# own range: DuckDB skips row groups by their timestamp bounds for a range, not for an OR of
-# two (measured on a 1M-request .duckdb file: 8 ms against 39 ms for the same rows).
+# Stats' request, DB statement and GraphQL operation totals of [$start, $end): its whole hours
+# [$a, $b) from the hourly totals (otel_perf/storage/rollup.py), the partial hours at either
+# end from the rows, with the very sums the totals hold. Same figures as REQUEST_OVERVIEW +
+# SLOW_DB_STATEMENTS + OPERATION_OVERVIEW (tested), without reading every row. The GraphQL
+# slow and high-complexity counts hold only when every total counted them with the reader's
+# thresholds ($slow_ms, $max_complexity): ``op_thresholds_match`` says so (else the report
+# counts them over the rows). STATS_TOTALS[(first, last)]: the variant that reads the rows of
+# the first partial hour [$start, $a) and/or of the last [$b, $end) (each table read costs even
+# when it finds no row: DuckLake looks up its files first). Each edge is its own range: DuckDB
+# skips row groups by their timestamp bounds for a range, not for an OR of two (measured on a
+# 1M-request .duckdb file: 8 ms against 39 ms for the same rows). Divisions go through
+# ``nullif``: hours whose rows retention deleted add up to 0, and 0 / 0 is NaN in DuckDB.
 _ROLLUP_EDGES = ("timestamp >= $start AND timestamp < $a", "timestamp >= $b AND timestamp < $end")
 
 
@@ -70,8 +74,8 @@ def _stats_totals(first: bool, last: bool) -> str:
     names = [name for name, _ in _rollup.COLUMNS[1:]]
     parts = [f"SELECT {', '.join(names)} FROM {_rollup.TABLE} WHERE hour >= $a AND hour < $b"]
     edges = [edge for edge, read in zip(_ROLLUP_EDGES, (first, last), strict=True) if read]
-    for table, sums in _rollup.SOURCES.items():
-        select = ", ".join(f"{expression} AS {name}" for name, _, expression in sums)
+    for table in _rollup.SOURCES:
+        select = _rollup.select_sums(table)
         parts += [f"SELECT {select} FROM {table} WHERE {edge}" for edge in edges]
     return (
         "WITH parts AS (\n    "
@@ -80,15 +84,26 @@ def _stats_totals(first: bool, last: bool) -> str:
 )
 SELECT
     sum(weight) AS total,
-    sum(duration_ms_w) / sum(weight) AS avg_ms,
-    sum(error_w) / sum(weight) AS error_rate,
-    sum(db_time_ms_w) / sum(weight) AS avg_db_ms,
-    sum(cache_time_ms_w) / sum(weight) AS avg_cache_ms,
-    sum(memory_usage_mb_w) / sum(memory_weight) AS avg_memory_mb,
+    sum(duration_ms_w) / nullif(sum(weight), 0) AS avg_ms,
+    sum(error_w) / nullif(sum(weight), 0) AS error_rate,
+    sum(db_time_ms_w) / nullif(sum(weight), 0) AS avg_db_ms,
+    sum(cache_time_ms_w) / nullif(sum(weight), 0) AS avg_cache_ms,
+    sum(memory_usage_mb_w) / nullif(sum(memory_weight), 0) AS avg_memory_mb,
     sum(cache_hits_w) AS cache_hits,
     sum(cache_misses_w) AS cache_misses,
-    sum(db_count_w) / sum(weight) AS avg_queries,
-    coalesce(sum(db_slow_w), 0) AS slow_db
+    sum(db_count_w) / nullif(sum(weight), 0) AS avg_queries,
+    coalesce(sum(db_slow_w), 0) AS slow_db,
+    sum(op_weight) AS op_total,
+    sum(op_duration_ms_w) / nullif(sum(op_weight), 0) AS op_avg_ms,
+    sum(op_complexity_w) / nullif(sum(op_complexity_weight), 0) AS op_avg_complexity,
+    max(op_complexity_max) AS op_max_complexity,
+    coalesce(sum(op_high_complexity_w), 0) AS op_high_complexity,
+    coalesce(sum(op_slow_w), 0) AS op_slow,
+    coalesce(
+        bool_and(op_slow_ms = $slow_ms AND op_complexity_limit = $max_complexity)
+            FILTER (WHERE op_samples IS NOT NULL),
+        true
+    ) AS op_thresholds_match
 FROM parts
 """
     )

@@ -181,7 +181,7 @@ def import_export(con, folder: str) -> dict[str, int]:
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {source}")
             totals = rollup.add_statement(table, source)
             if totals:  # the stats report's hourly totals (storage/rollup.py)
-                con.execute(totals)
+                con.execute(totals, rollup.parameters(totals))
     return {table: rows for table, (_, rows) in sources.items()}
 
 

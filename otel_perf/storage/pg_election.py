@@ -37,7 +37,7 @@ def _connect(conninfo: str):
     return psycopg.connect(conninfo, autocommit=True, connect_timeout=5)
 
 
-def run_if_due(lock, conninfo: str, name: str, interval_s: float, action: Callable) -> bool:
+def run_if_due(lock, conninfo: str, name: str, interval_s, action: Callable) -> bool:
     """``MaintenanceLock.run_if_due`` for PostgreSQL; sets ``lock``'s previous/next state."""
     try:
         con = _connect(conninfo)
@@ -50,7 +50,9 @@ def run_if_due(lock, conninfo: str, name: str, interval_s: float, action: Callab
         con.execute(CREATE)
         row = con.execute(READ, [name]).fetchone()
         previous, state = (row[0], row[1]) if row else (0.0, "")
-        if lock._clock() - previous < interval_s:
+        from otel_perf.storage.maintenance import interval_for
+
+        if lock._clock() - previous < interval_for(interval_s, state):
             return False
         lock.previous_run, lock.previous_state, lock.next_state = previous, state, state
         action()

@@ -186,8 +186,12 @@ def _delete(con, table: str, inclusive: bool, values: dict, retry: Callable | No
         from otel_perf.storage.engine import transaction
 
         with transaction(con):
-            con.execute(subtract, _params(subtract, values))
-            return con.execute(sql, _params(sql, values)).fetchall()
+            con.execute(subtract, rollup.parameters(subtract, values))
+            deleted = con.execute(sql, _params(sql, values)).fetchall()
+            if table == "graphql_operations":  # maxima cannot be subtracted (rollup.py)
+                for statement in rollup.MAX_AFTER_RETENTION:
+                    con.execute(statement, rollup.parameters(statement, values))
+            return deleted
 
     return _deleted(retry(once) if retry else once())
 
@@ -214,11 +218,26 @@ def size_on_disk(address: StoreAddress) -> int:
     return 0
 
 
-def run_retention(con, address: StoreAddress, retention_days: float, retry=None) -> None:
-    """The maintenance job's part: bounded work, one log line when rows went."""
+def run_retention(
+    con,
+    address: StoreAddress,
+    retention_days: float,
+    retry=None,
+    max_batches: int = 20,
+    batch_rows: int = BATCH_ROWS,
+) -> bool:
+    """The maintenance job's part: bounded work, one log line when rows went. False when
+    old rows remain for the next run."""
     if retry is None:
         from otel_perf.storage.session import with_retries as retry
-    result = cleanup(con, retention_days, max_batches=20, retry=retry, address=address)
+    result = cleanup(
+        con,
+        retention_days,
+        batch_rows=batch_rows,
+        max_batches=max_batches,
+        retry=retry,
+        address=address,
+    )
     if result.total:
         _logger.info(
             "otel-perf: retention deleted %d rows older than %s%s",
@@ -226,3 +245,4 @@ def run_retention(con, address: StoreAddress, retention_days: float, retry=None)
             result.cutoff.isoformat(timespec="seconds"),
             "" if result.complete else " (more next time)",
         )
+    return result.complete

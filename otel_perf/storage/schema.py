@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from otel_perf.storage import rollup
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Column lists are the single source for the DDL and for the writer's Arrow schemas.
 REQUESTS = (
@@ -330,6 +330,14 @@ MIGRATIONS: dict[int, list[str]] = {
     # Hourly totals for the stats report (storage/rollup.py), with the rows already stored.
     4: [_create(rollup.TABLE, rollup.COLUMNS), *rollup.backfill_statements()],
     5: ['ALTER TABLE service_instances ADD COLUMN IF NOT EXISTS "requests_sampled_out" BIGINT'],
+    # The GraphQL operations' hourly totals, with the operations already stored.
+    6: [
+        *(
+            f'ALTER TABLE {rollup.TABLE} ADD COLUMN IF NOT EXISTS "{name}" {kind}'
+            for name, kind in rollup.SCHEMA_6_COLUMNS
+        ),
+        *rollup.backfill_statements(("graphql_operations",)),
+    ],
 }
 
 HAS_META = (
@@ -366,6 +374,6 @@ def migrate(con) -> int:
             )
         for target in range(version + 1, SCHEMA_VERSION + 1):
             for statement in MIGRATIONS[target]:
-                con.execute(statement)
+                con.execute(statement, rollup.parameters(statement))
             con.execute(WRITE_VERSION, [str(target)])
     return SCHEMA_VERSION

@@ -21,12 +21,11 @@ from otel_perf.storage.rows import Columns
 # between a table's creation and its inlined-data table's (seen with four gunicorn workers).
 _TRANSIENT = ("lock", "conflict", "busy", "retry", "failed to read inlined data")
 
-# Named statements, one per table (table names are ours, never user input).
+# Named statements, one per table (table names are ours, never user input); ``{batch}`` is
+# the registered Arrow table holding the rows.
 INSERT_BATCH = {
-    table: f"INSERT INTO {table} BY NAME SELECT * FROM otel_perf_batch" for table in schema.TABLES
+    table: f"INSERT INTO {table} BY NAME SELECT * FROM {{batch}}" for table in schema.TABLES
 }
-# The batch's sums per hour into the hourly totals (storage/rollup.py).
-ADD_TOTALS = {table: rollup.add_statement(table, "otel_perf_batch") for table in rollup.SOURCES}
 
 ERRORS = (duckdb.Error, OSError, StoreUnavailable, schema.SchemaTooNew)
 
@@ -95,16 +94,20 @@ class StoreSession:
         self.commits += 1
 
     def _insert_once(self, tables: list[Columns]) -> None:
+        names = [f"otel_perf_batch_{i}" for i in range(len(tables))]
         with transaction(self.con) as con:
-            for columns in tables:
-                con.register("otel_perf_batch", columns.to_arrow())
-                try:
-                    con.execute(INSERT_BATCH[columns.table])
-                    totals = ADD_TOTALS.get(columns.table)
-                    if totals:  # in the same transaction: the totals never lag the rows
-                        con.execute(totals)
-                finally:
-                    con.unregister("otel_perf_batch")
+            try:
+                for name, columns in zip(names, tables, strict=True):
+                    con.register(name, columns.to_arrow())
+                    con.execute(INSERT_BATCH[columns.table].format(batch=name))
+                # The batches' sums per hour into the hourly totals (storage/rollup.py), in
+                # the same transaction: the totals never lag the rows.
+                totals = rollup.add_batches_statement(tuple(c.table for c in tables))
+                if totals:
+                    con.execute(totals, rollup.parameters(totals))
+            finally:
+                for name in names:
+                    con.unregister(name)
 
     def maintain(self, between=None) -> None:
         """One maintenance run (storage/maintenance.py), the commit lock held for each step

@@ -27,21 +27,23 @@ from query_api.reports.common import (
 )
 
 LIVE_WITHIN = timedelta(minutes=5)
+# The GraphQL figures the totals statement gives as ``op_<name>`` (OPERATION_OVERVIEW's names).
+OPERATION_FIGURES = ("avg_ms", "avg_complexity", "max_complexity", "high_complexity", "slow")
 HOUR = timedelta(hours=1)
 
 
 def report(con, params: Params, settings: Settings, now: datetime) -> dict:
     window = bounds(params)
-    req = fetch_dict(con, *totals_statement(window))
-    ops = fetch_dict(
-        con,
-        Q.OPERATION_OVERVIEW,
-        {
-            **window,
-            "max_complexity": settings.graphql_max_complexity,
-            "slow_ms": settings.slow_query_ms,
-        },
-    )
+    thresholds = {
+        "slow_ms": settings.slow_query_ms,
+        "max_complexity": settings.graphql_max_complexity,
+    }
+    req = fetch_dict(con, *totals_statement(window, thresholds))
+    ops = {name: req[f"op_{name}"] for name in OPERATION_FIGURES}
+    if not req["op_thresholds_match"]:
+        # Totals counted with other thresholds (the settings changed, or processes differ):
+        # the slow and high-complexity counts from the rows.
+        ops = fetch_dict(con, Q.OPERATION_OVERVIEW, {**window, **thresholds})
     return {
         "overview": {
             "total_requests": count(req["total"]),
@@ -75,10 +77,10 @@ def hour_floor(t: datetime) -> datetime:
     return t.replace(minute=0, second=0, microsecond=0)
 
 
-def totals_statement(window: dict[str, datetime]) -> tuple[str, dict[str, datetime]]:
+def totals_statement(window: dict[str, datetime], thresholds: dict) -> tuple[str, dict]:
     """Stats' totals statement for ``window`` and its parameters: the whole hours [a, b) come
     from the hourly totals, the rest of [start, end) from the rows (none when the window starts
-    and ends on the hour, as "all data" does)."""
+    and ends on the hour, as "all data" does). ``thresholds``: ``slow_ms``, ``max_complexity``."""
     start, end = window["start"], window["end"]
     a = hour_floor(start) if start == hour_floor(start) else hour_floor(start) + HOUR
     b = hour_floor(end)
@@ -86,7 +88,10 @@ def totals_statement(window: dict[str, datetime]) -> tuple[str, dict[str, dateti
         a = b = start
     first, last = start < a, b < end
     parameters = (
-        {"a": a, "b": b} | ({"start": start} if first else {}) | ({"end": end} if last else {})
+        {"a": a, "b": b}
+        | ({"start": start} if first else {})
+        | ({"end": end} if last else {})
+        | thresholds
     )
     return Q.STATS_TOTALS[(first, last)], parameters
 

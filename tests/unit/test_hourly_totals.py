@@ -2,10 +2,11 @@
 
 stats' totals read whole hours from ``hourly_totals`` and the partial hours from the rows; they
 must be the figures the rows give, after inserts (late rows included), retention, compaction,
-a migration from schema 3 and an import. Values are multiples of 1/8 and weights 1, 2 or 4, so
-every sum is exact in any order and the comparisons are equalities. The expected figures come
+a migration from schema 3 (or 5, for the GraphQL operations) and an import. Values are
+multiples of 1/8 and weights 1, 2 or 4, so every sum is exact in any order and the comparisons
+are equalities. The expected figures come
 from numpy over the generated rows, and from the raw statements (REQUEST_OVERVIEW,
-SLOW_DB_STATEMENTS) over the store.
+SLOW_DB_STATEMENTS, OPERATION_OVERVIEW) over the store.
 """
 
 from __future__ import annotations
@@ -21,14 +22,15 @@ from otel_perf.storage.rows import Columns
 from otel_perf.storage.session import StoreSession
 from query_api import queries as Q
 from query_api.reports.common import EARLIEST, LATEST, fetch_dict
-from query_api.reports.stats import totals_statement
+from query_api.reports.stats import OPERATION_FIGURES, totals_statement
 
 T0 = datetime(2026, 3, 1, 0, 0, 0)
 HOURS = 6
 
 
 def make_rows(seed: int, n: int, start: datetime = T0, hours: float = HOURS) -> dict:
-    """Requests and their DB statement rows as plain lists (numpy draws)."""
+    """Requests, their DB statement rows and GraphQL operations as plain lists (numpy
+    draws); about half the operations are slow or over the complexity limit (``THRESHOLDS``)."""
     rng = np.random.default_rng(seed)
     offsets = np.sort(rng.integers(0, int(hours * 3600e6), n))
     requests = [
@@ -56,7 +58,17 @@ def make_rows(seed: int, n: int, start: datetime = T0, hours: float = HOURS) -> 
         for r in requests
         for _ in range(int(rng.integers(0, 3)))
     ]
-    return {"requests": requests, "db_statements": statements}
+    operations = [
+        {
+            "timestamp": r["timestamp"],
+            "duration_ms": float(rng.integers(8, 16000)) / 8,
+            "complexity_score": None if rng.random() < 0.2 else int(rng.integers(1, 200)),
+            "weight": r["weight"],
+        }
+        for r in requests
+        if rng.random() < 0.4
+    ]
+    return {"requests": requests, "db_statements": statements, "graphql_operations": operations}
 
 
 def columns(rows: dict) -> list[Columns]:
@@ -82,7 +94,7 @@ def expected(rows: dict, start: datetime, end: datetime) -> dict:
         return float((col(name) * w).sum() / w.sum()) if len(req) else None
 
     mem = [(r["memory_usage_mb"], r["weight"]) for r in req if r["memory_usage_mb"] is not None]
-    return {
+    return operation_figures(rows, start, end, THRESHOLDS) | {
         "total": float(w.sum()) if len(req) else None,
         "avg_ms": mean("duration_ms"),
         "error_rate": mean("error"),
@@ -96,15 +108,38 @@ def expected(rows: dict, start: datetime, end: datetime) -> dict:
     }
 
 
-def totals(con, start: datetime, end: datetime) -> dict:
-    return fetch_dict(con, *totals_statement({"start": start, "end": end}))
+def operation_figures(rows: dict, start: datetime, end: datetime, thresholds: dict) -> dict:
+    """OPERATION_OVERVIEW's figures of [start, end), by plain Python over the generated rows."""
+    ops = [o for o in rows["graphql_operations"] if start <= o["timestamp"] < end]
+    scored = [(o["complexity_score"], o["weight"]) for o in ops if o["complexity_score"]]
+    weight = sum(o["weight"] for o in ops)
+    return {
+        "op_avg_ms": sum(o["duration_ms"] * o["weight"] for o in ops) / weight if ops else None,
+        "op_avg_complexity": sum(c * w for c, w in scored) / sum(w for _, w in scored)
+        if scored
+        else None,
+        "op_max_complexity": max((c for c, _ in scored), default=None),
+        "op_high_complexity": sum(w for c, w in scored if c > thresholds["max_complexity"]),
+        "op_slow": sum(o["weight"] for o in ops if o["duration_ms"] >= thresholds["slow_ms"]),
+    }
 
 
-def raw(con, start: datetime, end: datetime) -> dict:
+THRESHOLDS = {"slow_ms": 1000.0, "max_complexity": 100}  # the settings' defaults
+
+
+def totals(con, start: datetime, end: datetime, thresholds: dict = THRESHOLDS) -> dict:
+    figures = fetch_dict(con, *totals_statement({"start": start, "end": end}, thresholds))
+    figures.pop("op_total")
+    assert figures.pop("op_thresholds_match") == (thresholds == THRESHOLDS)
+    return figures
+
+
+def raw(con, start: datetime, end: datetime, thresholds: dict = THRESHOLDS) -> dict:
     window = {"start": start, "end": end}
     figures = fetch_dict(con, Q.REQUEST_OVERVIEW, window)
     figures["slow_db"] = float(con.execute(Q.SLOW_DB_STATEMENTS, window).fetchone()[0])
-    return figures
+    ops = fetch_dict(con, Q.OPERATION_OVERVIEW, {**window, **thresholds})
+    return figures | {f"op_{name}": ops[name] for name in OPERATION_FIGURES}
 
 
 WINDOWS = [
@@ -153,18 +188,25 @@ def test_should_give_the_figures_of_the_rows_in_every_window_with_late_rows(stor
 
 def test_should_take_deleted_rows_out_of_the_totals_under_retention(store):
     rows = make_rows(3, 500)
+    # The highest complexity of all, deleted from the hour that keeps part of its rows: the
+    # maximum must go with it (a maximum cannot be subtracted; rollup.MAX_AFTER_RETENTION).
+    top = {"timestamp": T0 + timedelta(hours=2, minutes=10), "duration_ms": 1.0,
+           "complexity_score": 10_000, "weight": 1.0}  # fmt: skip
+    rows["graphql_operations"].append(top)
     now = T0 + timedelta(days=10)
     # A cutoff inside an hour (2 h 25 min after T0): that hour keeps part of its rows.
     days = (now - (T0 + timedelta(hours=2, minutes=25))).total_seconds() / 86400
     session = StoreSession(parse_address(store))
     try:
         session.insert(columns(rows))
+        assert totals(session.con, EARLIEST, LATEST)["op_max_complexity"] == 10_000
         # batch_rows=37: many small delete transactions, each with its totals.
         result = cleanup(session.con, days, now=now, batch_rows=37)
         assert result.complete and result.deleted["requests"] > 37
         cutoff = result.cutoff
         kept = {t: [r for r in rows[t] if r["timestamp"] >= cutoff] for t in rows}
         assert_all_windows_agree(session.con, kept)
+        assert top not in kept["graphql_operations"]
         rollup.compact(session.con)  # hours with no rows left go
         first_hour = session.con.execute(f"SELECT min(hour) FROM {rollup.TABLE}").fetchone()[0]
         assert first_hour == T0 + timedelta(hours=2)
@@ -214,6 +256,70 @@ def test_should_add_imported_rows_to_the_totals(tmp_path):
         assert_all_windows_agree(target.con, rows)
     finally:
         target.close()
+
+
+def test_should_fill_the_operation_totals_when_migrating_a_schema_5_store(tmp_path):
+    rows = make_rows(7, 300)
+    address = parse_address(str(tmp_path / "lake"))
+    con = open_store(address)
+    try:
+        con.execute(schema.CREATE_META)
+        for version in range(1, 6):
+            for statement in schema.MIGRATIONS[version]:
+                con.execute(statement, rollup.parameters(statement))
+            con.execute(schema.WRITE_VERSION, [str(version)])
+        # Schema 5's hourly totals: no operation columns; a schema 5 writer's rows.
+        con.execute(f"DROP TABLE {rollup.TABLE}")
+        schema_5 = [c for c in rollup.COLUMNS if c not in rollup.SCHEMA_6_COLUMNS]
+        con.execute(schema._create(rollup.TABLE, schema_5))
+        for table in columns(rows):
+            con.register("batch", table.to_arrow())
+            con.execute(f"INSERT INTO {table.table} BY NAME SELECT * FROM batch")
+            con.unregister("batch")
+        for table in rollup.SCHEMA_4_SOURCES:  # the totals schema 5 kept: no thresholds
+            sums = rollup.SOURCES[table]
+            names = ", ".join(name for name, _, _, _ in sums)
+            select = ", ".join(expression for _, _, expression, _ in sums)
+            con.execute(
+                f"INSERT INTO {rollup.TABLE} (hour, {names}) "
+                f"SELECT date_trunc('hour', timestamp), {select} FROM {table} GROUP BY 1"
+            )
+    finally:
+        con.close()
+    session = StoreSession(address)
+    try:
+        assert schema.current_version(session.con) == schema.SCHEMA_VERSION
+        assert_all_windows_agree(session.con, rows)
+    finally:
+        session.close()
+
+
+def test_should_count_slow_and_complex_operations_over_the_rows_for_other_thresholds(tmp_path):
+    """Totals counted with one set of thresholds cannot answer for another: the report counts
+    those two figures over the rows, and every other figure still comes from the totals."""
+    from otel_perf.settings import Settings
+    from query_api.params import Params
+    from query_api.reports import stats
+
+    rows = make_rows(8, 300)
+    other = {"slow_ms": 500.0, "max_complexity": 40}
+    session = StoreSession(parse_address(str(tmp_path / "lake")))
+    try:
+        session.insert(columns(rows))
+        got = totals(session.con, EARLIEST, LATEST, other)
+        want = operation_figures(rows, EARLIEST, LATEST, other)
+        assert got["op_slow"] != want["op_slow"]  # the totals' counts are the defaults'
+        assert raw(session.con, EARLIEST, LATEST, other) == expected(rows, EARLIEST, LATEST) | {
+            "op_slow": want["op_slow"],
+            "op_high_complexity": want["op_high_complexity"],
+        }
+        settings = Settings(slow_query_ms=500.0, graphql_max_complexity=40)
+        body = stats.report(session.con, Params(start=EARLIEST), settings, T0)
+    finally:
+        session.close()
+    assert body["overview"]["slow_queries_count"] == want["op_slow"]
+    assert body["query_complexity"]["high_complexity_queries"] == want["op_high_complexity"]
+    assert body["query_complexity"]["max_complexity"] == want["op_max_complexity"]
 
 
 def test_should_compare_the_two_trend_windows_read_together(tmp_path):

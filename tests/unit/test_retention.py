@@ -7,6 +7,8 @@ after a cleanup are known without asking the code under test.
 from __future__ import annotations
 
 import json
+import os
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -217,6 +219,47 @@ def test_maintenance_runs_retention(tmp_path):
     finally:
         session.close()
     assert counts(store) == {t: len(AGES) - OLD for t in TIME_COLUMNS}
+
+
+def test_maintenance_should_run_retention_hourly_and_at_every_run_while_a_backlog_remains(
+    tmp_path, monkeypatch
+):
+    import functools
+
+    from otel_perf.storage import maintenance, retention
+
+    store = str(tmp_path / "lake")
+    address = parse_address(store)
+    record = os.path.join(address.lock_dir, "retention.lock")
+
+    def maintain() -> dict[str, int]:
+        session = StoreSession(address)
+        try:
+            maintenance.run_maintenance(session.con, address, retention_days=30)
+        finally:
+            session.close()
+        return counts(store)
+
+    script(store, now=datetime.utcnow())
+    assert maintain()["requests"] == len(AGES) - OLD  # the first run: due
+    script(store, now=datetime.utcnow())  # more old rows, within the hour
+    assert maintain()["requests"] == 2 * len(AGES) - OLD  # not due: they stay
+    with open(record, "w") as f:  # the last retention run an hour ago
+        f.write(f"{time.time() - maintenance.RETENTION_INTERVAL_S - 1!r}\n")
+    assert maintain()["requests"] == 2 * (len(AGES) - OLD)
+
+    # A backlog (here: one batch of one row a run) brings retention back at the next run.
+    script(store, now=datetime.utcnow())
+    with open(record, "w") as f:
+        f.write(f"{time.time() - maintenance.RETENTION_INTERVAL_S - 1!r}\n")
+    real = retention.run_retention
+    monkeypatch.setattr(
+        retention, "run_retention", functools.partial(real, max_batches=1, batch_rows=1)
+    )
+    left = [maintain()["requests"] for _ in range(3)]
+    assert left == [3 * len(AGES) - 2 * OLD - i for i in range(1, 4)]
+    with open(record) as f:
+        assert f.read().split("\n")[1] == maintenance.BACKLOG
 
 
 def test_the_store_shrinks_once_the_replaced_files_expire(tmp_path):

@@ -201,8 +201,8 @@ def test_lock_conflicts_between_writers_are_retried_but_a_held_file_is_not():
 def test_should_migrate_a_version_1_store_to_the_current_schema(tmp_path):
     """A store written by the first release (schema 1) gains graphql_operations and
     alerts.updated_at (schema 2), the sample and alert-action tables and system_samples.source
-    (schema 3), the hourly totals (schema 4) and service_instances.requests_sampled_out
-    (schema 5), keeping its rows."""
+    (schema 3), the hourly totals (schema 4), service_instances.requests_sampled_out
+    (schema 5) and the GraphQL operations' hourly totals (schema 6), keeping its rows."""
     from otel_perf.storage.schema import CREATE_META, MIGRATIONS, SCHEMA_3_TABLES, WRITE_VERSION
 
     address = parse_address(str(tmp_path / "v1"))
@@ -220,7 +220,7 @@ def test_should_migrate_a_version_1_store_to_the_current_schema(tmp_path):
 
     session = StoreSession(address)
     try:
-        assert current_version(session.con) == SCHEMA_VERSION == 5
+        assert current_version(session.con) == SCHEMA_VERSION == 6
         columns = [c[0] for c in session.con.execute("DESCRIBE alerts").fetchall()]
         assert columns[-1] == "updated_at"
         assert session.con.execute("SELECT id, occurrences, updated_at FROM alerts").fetchall() == [
