@@ -63,6 +63,13 @@ def _graphql_overhead(quick: bool):
     return r, m.render(r)
 
 
+def _request_instructions(quick: bool):
+    m = _module("request_instructions")
+    endpoints = ("/books/", "/graphql/ GetBook") if quick else tuple(m.REQUESTS)
+    r = m.measure(n=2 if quick else 10, endpoints=endpoints)
+    return r, m.render(r)
+
+
 def _hot_path(quick: bool):
     m = _module("hot_path")
     r = m.measure(traces=5000 if quick else 20000, rounds=3 if quick else 5)
@@ -153,6 +160,8 @@ SECTIONS = {
         Section("overhead", "request overhead: bare, plain OTel, sentry-sdk, silk", _overhead),
         Section("graphql_overhead", "GraphQL req/s: bare, plain OTel, otel-perf; the "
                 "GraphQL instrumentation's cost", _graphql_overhead),
+        Section("request_instructions", "the overhead ratio in instructions on the request "
+                "thread (callgrind)", _request_instructions),
         Section("hot_path", "the processor's cost per span", _hot_path),
         Section("footprint", "engine import cost; app RSS under sustained load", _footprint),
         Section("ingest", "in-process sink spans/s", _ingest),

@@ -55,10 +55,11 @@ GROUP BY instance_id
 HAVING max(last_seen) >= $live_since
 """
 
-# Stats' request, DB statement and GraphQL operation totals of [$start, $end): its whole hours
-# [$a, $b) from the hourly totals (otel_perf/storage/rollup.py), the partial hours at either
-# end from the rows, with the very sums the totals hold. Same figures as REQUEST_OVERVIEW +
-# SLOW_DB_STATEMENTS + OPERATION_OVERVIEW (tested), without reading every row. The GraphQL
+# Stats' request, DB statement, GraphQL operation and pool totals of [$start, $end): its whole
+# hours [$a, $b) from the hourly totals (otel_perf/storage/rollup.py), the partial hours at
+# either end from the rows, with the very sums the totals hold. Same figures as
+# REQUEST_OVERVIEW + SLOW_DB_STATEMENTS + OPERATION_OVERVIEW + POOL_USAGE (tested), without
+# reading every row. The GraphQL
 # slow and high-complexity counts hold only when every total counted them with the reader's
 # thresholds ($slow_ms, $max_complexity): ``op_thresholds_match`` says so (else the report
 # counts them over the rows). STATS_TOTALS[(first, last)]: the variant that reads the rows of
@@ -103,7 +104,9 @@ SELECT
         bool_and(op_slow_ms = $slow_ms AND op_complexity_limit = $max_complexity)
             FILTER (WHERE op_samples IS NOT NULL),
         true
-    ) AS op_thresholds_match
+    ) AS op_thresholds_match,
+    sum(pool_usage_sum) / nullif(sum(pool_usage_n), 0) AS pool_usage,
+    coalesce(sum(pool_usage_n), 0) AS pool_samples
 FROM parts
 """
     )

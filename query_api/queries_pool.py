@@ -8,7 +8,8 @@ times and timeouts are the interval's. Windows are [$start, $end) on the sample 
 from __future__ import annotations
 
 # stats' connection_pool_usage: the mean of the sampled usage, every bounded pool of every
-# process in the period (each sample is its interval's peak).
+# process in the period (each sample is its interval's peak). The report reads it from the
+# hourly totals (queries.STATS_TOTALS); this is the reference the tests hold them to.
 POOL_USAGE = """
 SELECT avg(usage) AS usage, count(*) AS samples
 FROM pool_samples

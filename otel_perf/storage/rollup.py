@@ -1,5 +1,5 @@
-"""Hourly totals of requests, DB statements (schema 4) and GraphQL operations (schema 6), kept
-in step with the rows.
+"""Hourly totals of requests, DB statements (schema 4), GraphQL operations and connection pool
+samples (schema 6), kept in step with the rows.
 
 ``action=stats`` sums whole tables: at 10M requests a scan of ``requests`` and of
 ``db_statements`` took about a second each (benchmarks/reports.py), and the GraphQL figures
@@ -80,6 +80,14 @@ _OPERATION_SUMS = (
     ),
     ("op_complexity_max", "INTEGER", "max(complexity_score)", MAX),
 )
+# Schema 6: SQLAlchemy pool samples, for stats' connection_pool_usage (their mean usage). With
+# no pool instrumented the table is empty, and reading it still cost 31 ms of the report's 82
+# at 10M requests (DuckLake's lookups, 2026-12-06).
+_POOL_SUMS = (
+    ("pool_rows", "BIGINT", "count(*)", SUM),  # pool_samples rows
+    ("pool_usage_n", "BIGINT", "count(usage)", SUM),
+    ("pool_usage_sum", "DOUBLE", "sum(usage)", SUM),
+)
 # Schema 6: the thresholds every row (of any source) was counted with. Never negated; rows
 # are folded per hour *and* thresholds.
 KEYS = (
@@ -91,7 +99,10 @@ SOURCES = {
     "requests": _REQUEST_SUMS,
     "db_statements": _STATEMENT_SUMS,
     "graphql_operations": _OPERATION_SUMS,
+    "pool_samples": _POOL_SUMS,
 }
+# Each source's row count: an hour whose counts are all 0 has no rows behind it.
+_ROW_COUNTS = [sums[0][0] for sums in SOURCES.values()]
 COLUMNS = (
     (("hour", "TIMESTAMP"),)
     + tuple((name, kind) for sums in SOURCES.values() for name, kind, _, _ in sums)
@@ -99,9 +110,10 @@ COLUMNS = (
 )
 # What schema 4 created; schema 6 added the rest (storage/schema.py).
 SCHEMA_4_SOURCES = ("requests", "db_statements")
-SCHEMA_6_COLUMNS = tuple((name, kind) for name, kind, _, _ in _OPERATION_SUMS) + tuple(
-    (name, kind) for name, kind, _ in KEYS
-)
+SCHEMA_6_SOURCES = ("graphql_operations", "pool_samples")
+SCHEMA_6_COLUMNS = tuple(
+    (name, kind) for table in SCHEMA_6_SOURCES for name, kind, _, _ in SOURCES[table]
+) + tuple((name, kind) for name, kind, _ in KEYS)
 _ALL = [column for sums in SOURCES.values() for column in sums]
 _KEY_NAMES = [name for name, _, _ in KEYS]
 _KEY_SELECT = ", ".join(f"{expression} AS {name}" for name, _, expression in KEYS)
@@ -217,7 +229,7 @@ _FOLDED = (
     + ", ".join(_fold(name, how) for name, _, _, how in _ALL)
     + f" FROM {TABLE} GROUP BY {_GROUP} HAVING "
     + " OR ".join(
-        [f"coalesce(sum({n}), 0) <> 0" for n in ("samples", "statement_rows", "op_samples")]
+        [f"coalesce(sum({n}), 0) <> 0" for n in _ROW_COUNTS]
         + ["max(op_complexity_max) IS NOT NULL"]
     )
 )

@@ -330,13 +330,13 @@ MIGRATIONS: dict[int, list[str]] = {
     # Hourly totals for the stats report (storage/rollup.py), with the rows already stored.
     4: [_create(rollup.TABLE, rollup.COLUMNS), *rollup.backfill_statements()],
     5: ['ALTER TABLE service_instances ADD COLUMN IF NOT EXISTS "requests_sampled_out" BIGINT'],
-    # The GraphQL operations' hourly totals, with the operations already stored.
+    # The GraphQL operations' and pool samples' hourly totals, with the rows already stored.
     6: [
         *(
             f'ALTER TABLE {rollup.TABLE} ADD COLUMN IF NOT EXISTS "{name}" {kind}'
             for name, kind in rollup.SCHEMA_6_COLUMNS
         ),
-        *rollup.backfill_statements(("graphql_operations",)),
+        *rollup.backfill_statements(rollup.SCHEMA_6_SOURCES),
     ],
 }
 

@@ -1,17 +1,10 @@
-"""SQLAlchemy connection pools in the reports: stats' ``connection_pool_usage`` and the
-database report's ``connection_pools`` section (SQL in query_api/queries_pool.py)."""
+"""SQLAlchemy connection pools in the database report's ``connection_pools`` section (SQL in
+query_api/queries_pool.py; stats' ``connection_pool_usage`` comes from the hourly totals)."""
 
 from __future__ import annotations
 
 from query_api import queries_pool as Q
-from query_api.reports.common import count, fetch_dict, fetch_dicts, iso, r
-
-
-def usage(con, window: dict) -> float | None:
-    """The mean sampled usage of every bounded pool in the period; None with no samples
-    (no SQLAlchemy pool observed: Django's own connections have none)."""
-    row = fetch_dict(con, Q.POOL_USAGE, window)
-    return r(row["usage"], 4) if row["samples"] else None
+from query_api.reports.common import count, fetch_dicts, iso, r
 
 
 def section(con, window: dict, limit: int) -> list[dict]:

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from otel_perf.settings import Settings
 from query_api import queries as Q
 from query_api.params import Params
-from query_api.reports import pools
 from query_api.reports.common import (
     LATEST,
     TREND_MIN_SAMPLES,
@@ -67,7 +66,7 @@ def report(con, params: Params, settings: Settings, now: datetime) -> dict:
         "database_stats": {
             "avg_queries_per_request": r(req["avg_queries"], 2),
             "slow_db_queries": count(req["slow_db"]),
-            "connection_pool_usage": pools.usage(con, window),
+            "connection_pool_usage": r(req["pool_usage"], 4) if req["pool_samples"] else None,
         },
         "recent_trends": recent_trends(con, min(params.end, now) if params.end else now),
     }

@@ -29,6 +29,8 @@ from otel_perf.settings import Settings
 from otel_perf.storage import open_store, parse_address
 from query_api.bottlenecks import pool as pool_rules
 from query_api.reports import pools as pool_report
+from query_api.reports.common import fetch_dict
+from query_api.reports.stats import totals_statement
 from tests.e2e.conftest import get, launch, query, wait_for_rows
 
 pytestmark = pytest.mark.e2e
@@ -274,7 +276,9 @@ def test_exhausted_pool_shows_usage_waits_and_raises_alerts(run_app, database, p
         (exhausted,) = pool_rules.pool_exhausted(con, Settings(), now)
         (long_wait,) = pool_rules.pool_long_wait(con, Settings(pool_max_wait_ms=100.0), now)
         window = {"start": everything[0][8], "end": now}
-        usage = pool_report.usage(con, window)
+        thresholds = {"slow_ms": 1000.0, "max_complexity": 100}
+        totals = fetch_dict(con, *totals_statement(window, thresholds))  # stats' statement
+        usage = round(totals["pool_usage"], 4)
         (section,) = [p for p in pool_report.section(con, window, 10) if p["pool"] == name]
     finally:
         con.close()

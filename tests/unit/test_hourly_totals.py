@@ -21,6 +21,7 @@ from otel_perf.storage.retention import cleanup
 from otel_perf.storage.rows import Columns
 from otel_perf.storage.session import StoreSession
 from query_api import queries as Q
+from query_api import queries_pool as QP
 from query_api.reports.common import EARLIEST, LATEST, fetch_dict
 from query_api.reports.stats import OPERATION_FIGURES, totals_statement
 
@@ -68,7 +69,21 @@ def make_rows(seed: int, n: int, start: datetime = T0, hours: float = HOURS) -> 
         for r in requests
         if rng.random() < 0.4
     ]
-    return {"requests": requests, "db_statements": statements, "graphql_operations": operations}
+    pools = [
+        {
+            "timestamp": r["timestamp"],
+            "pool_name": "pg",
+            "usage": None if rng.random() < 0.25 else float(rng.integers(0, 9)) / 8,
+        }
+        for r in requests
+        if rng.random() < 0.3
+    ]
+    return {
+        "requests": requests,
+        "db_statements": statements,
+        "graphql_operations": operations,
+        "pool_samples": pools,
+    }
 
 
 def columns(rows: dict) -> list[Columns]:
@@ -94,18 +109,29 @@ def expected(rows: dict, start: datetime, end: datetime) -> dict:
         return float((col(name) * w).sum() / w.sum()) if len(req) else None
 
     mem = [(r["memory_usage_mb"], r["weight"]) for r in req if r["memory_usage_mb"] is not None]
-    return operation_figures(rows, start, end, THRESHOLDS) | {
-        "total": float(w.sum()) if len(req) else None,
-        "avg_ms": mean("duration_ms"),
-        "error_rate": mean("error"),
-        "avg_db_ms": mean("db_time_ms"),
-        "avg_cache_ms": mean("cache_time_ms"),
-        "avg_memory_mb": sum(m * x for m, x in mem) / sum(x for _, x in mem) if mem else None,
-        "cache_hits": float((col("cache_hits") * w).sum()) if len(req) else None,
-        "cache_misses": float((col("cache_misses") * w).sum()) if len(req) else None,
-        "avg_queries": mean("db_count"),
-        "slow_db": float(sum(s["slow_count"] * s["weight"] for s in st)),
-    }
+    return (
+        operation_figures(rows, start, end, THRESHOLDS)
+        | pool_figures(rows, start, end)
+        | {
+            "total": float(w.sum()) if len(req) else None,
+            "avg_ms": mean("duration_ms"),
+            "error_rate": mean("error"),
+            "avg_db_ms": mean("db_time_ms"),
+            "avg_cache_ms": mean("cache_time_ms"),
+            "avg_memory_mb": sum(m * x for m, x in mem) / sum(x for _, x in mem) if mem else None,
+            "cache_hits": float((col("cache_hits") * w).sum()) if len(req) else None,
+            "cache_misses": float((col("cache_misses") * w).sum()) if len(req) else None,
+            "avg_queries": mean("db_count"),
+            "slow_db": float(sum(s["slow_count"] * s["weight"] for s in st)),
+        }
+    )
+
+
+def pool_figures(rows: dict, start: datetime, end: datetime) -> dict:
+    """POOL_USAGE's figures of [start, end) over the generated samples."""
+    usage = [p["usage"] for p in rows["pool_samples"] if start <= p["timestamp"] < end]
+    usage = [u for u in usage if u is not None]
+    return {"pool_usage": sum(usage) / len(usage) if usage else None, "pool_samples": len(usage)}
 
 
 def operation_figures(rows: dict, start: datetime, end: datetime, thresholds: dict) -> dict:
@@ -139,7 +165,12 @@ def raw(con, start: datetime, end: datetime, thresholds: dict = THRESHOLDS) -> d
     figures = fetch_dict(con, Q.REQUEST_OVERVIEW, window)
     figures["slow_db"] = float(con.execute(Q.SLOW_DB_STATEMENTS, window).fetchone()[0])
     ops = fetch_dict(con, Q.OPERATION_OVERVIEW, {**window, **thresholds})
-    return figures | {f"op_{name}": ops[name] for name in OPERATION_FIGURES}
+    pool = fetch_dict(con, QP.POOL_USAGE, window)
+    return (
+        figures
+        | {f"op_{name}": ops[name] for name in OPERATION_FIGURES}
+        | {"pool_usage": pool["usage"], "pool_samples": pool["samples"]}
+    )
 
 
 WINDOWS = [

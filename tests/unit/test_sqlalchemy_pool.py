@@ -32,7 +32,11 @@ from processors import sqlalchemy_pool as P  # noqa: E402
 from processors.perf_processor import PerfSpanProcessor  # noqa: E402
 from query_api.bottlenecks import pool as rules  # noqa: E402
 from query_api.bottlenecks import run_rules  # noqa: E402
+from query_api.params import Params  # noqa: E402
 from query_api.reports import pools as report  # noqa: E402
+from query_api.reports import stats  # noqa: E402
+from query_api.reports.common import fetch_dict  # noqa: E402
+from query_api.reports.stats import totals_statement  # noqa: E402
 from tests.unit.sinks import ListSink  # noqa: E402
 
 NOW = datetime.datetime(2026, 1, 1, 12, 0, 0)
@@ -215,7 +219,10 @@ def test_rules_should_raise_exhaustion_and_long_waits(tmp_path):
             "query_api.bottlenecks.pool:pool_long_wait",
         ]
         assert len(run_rules(con, settings, NOW, names)) == 2
-        assert report.usage(con, {"start": minutes_ago(10), "end": NOW}) == round(3.0 / 4, 4)
+        window = {"start": minutes_ago(10), "end": NOW}
+        thresholds = {"slow_ms": 1000.0, "max_complexity": 100}
+        totals = fetch_dict(con, *totals_statement(window, thresholds))  # stats' statement
+        assert (round(totals["pool_usage"], 4), totals["pool_samples"]) == (round(3.0 / 4, 4), 4)
         (section,) = [
             p
             for p in report.section(con, {"start": minutes_ago(10), "end": NOW}, 10)
@@ -251,7 +258,8 @@ def test_rules_should_rate_exhaustion_without_waits_a_warning(tmp_path):
 def test_usage_is_null_without_samples(tmp_path):
     con = store_samples(tmp_path, [])
     try:
-        assert report.usage(con, {"start": minutes_ago(10), "end": NOW}) is None
+        body = stats.report(con, Params(start=minutes_ago(10), end=NOW), Settings(), NOW)
+        assert body["database_stats"]["connection_pool_usage"] is None
         assert report.section(con, {"start": minutes_ago(10), "end": NOW}, 10) == []
     finally:
         con.close()

@@ -1,0 +1,196 @@
+"""The overhead ratio counted in CPU instructions on the request thread (callgrind).
+
+    python -m benchmarks.request_instructions [--n 10] [--endpoints /books/,...]
+
+The wall-clock overhead benchmark (benchmarks/overhead.py) runs six copies of the app side by
+side on the machine's cores, so a variant's latency carries the other processes' and its own
+background threads' CPU, and the ratio ``(otel-perf - bare) / (plain - bare)`` divides by a
+difference of a millisecond or less. An instruction count does not move with what else the
+machine does. One process per mode sends N and then 5N requests of one endpoint through
+Django's handler (``django.test.Client``: the middleware, the view, the ORM on SQLite), started
+as the user starts it:
+
+  bare       no OpenTelemetry
+  plain      ``opentelemetry-instrument``'s start-up (its sitecustomize) with the upstream
+             opentelemetry-distro, the same upstream instrumentations, traces exporter none
+  otel-perf  the same start-up with otel-perf's distro and defaults (a local store)
+
+Under valgrind's callgrind with one count per thread, the request thread's instructions of the
+5N run minus the N run, divided by 4N, are one request's (start-up and the first requests'
+warm-up cancel out). The other threads (otel-perf's store writer: rows, Arrow, DuckDB) are
+reported beside, per request as well; under valgrind a request takes ~50 times longer, so the
+writer commits after fewer requests than it would at full speed and its share per request
+comes out larger than in production. Hash seeds are fixed (PYTHONHASHSEED=0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.overhead import REQUESTS, install_upstream_distro, otel_perf_instrumentors
+from otel_perf import demo
+
+MODES = ("bare", "plain", "otel-perf")
+TARGET_RATIO = 1.10  # the distro issue's overhead ratio
+
+REQUEST_SCRIPT = r"""
+import os, sys
+sys.path.insert(0, ".")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+import django
+django.setup()
+from django.test import Client
+path, body, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+client = Client()
+for _ in range(n):
+    if body:
+        response = client.post(path, body, content_type="application/json")
+    else:
+        response = client.get(path)
+    assert response.status_code == 200, (path, response.status_code)
+"""
+
+
+def _sitecustomize_dir() -> str:
+    """Where ``opentelemetry-instrument`` puts its sitecustomize on PYTHONPATH."""
+    from opentelemetry.instrumentation import auto_instrumentation
+
+    return os.path.dirname(auto_instrumentation.__file__)
+
+
+def mode_environment(mode: str, base: dict, app_dir: Path, upstream: str, store: str) -> dict:
+    """The environment the app gets in ``mode`` (overhead.start_variant's, without gunicorn)."""
+    env = {k: v for k, v in base.items() if not k.startswith("OTEL")}
+    # Importable at start-up: the upstream Django instrumentation reads the settings when it
+    # loads, and falls back to empty ones (no ROOT_URLCONF) when it cannot.
+    env["PYTHONHASHSEED"] = "0"
+    env["DJANGO_SETTINGS_MODULE"] = "mysite.settings"
+    env["PYTHONPATH"] = str(app_dir)
+    if mode == "bare":
+        return env
+    env["PYTHONPATH"] = os.pathsep.join([_sitecustomize_dir(), str(app_dir)])
+    if mode == "otel-perf":
+        otel = {k: v for k, v in base.items() if k.startswith("OTEL")}
+        return env | otel | {"OTEL_PERF_STORE": store}
+    return env | {
+        "PYTHONPATH": os.pathsep.join([_sitecustomize_dir(), str(app_dir), upstream]),
+        "OTEL_PYTHON_DISTRO": "distro",
+        "OTEL_PYTHON_CONFIGURATOR": "configurator",
+        "OTEL_PERF_ENABLED": "false",
+        "OTEL_TRACES_EXPORTER": "none",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ",".join(otel_perf_instrumentors()),
+    }
+
+
+def count(app_dir: Path, env: dict, path: str, body: bytes | None, n: int) -> tuple[int, int]:
+    """(request thread's instructions, every other thread's) of one run of ``n`` requests."""
+    with tempfile.TemporaryDirectory(prefix="otel-perf-cg-") as out:
+        prefix = os.path.join(out, "cg")
+        run = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--separate-threads=yes",
+                f"--callgrind-out-file={prefix}",
+                sys.executable,
+                "-c",
+                REQUEST_SCRIPT,
+                path,
+                (body or b"").decode(),
+                str(n),
+            ],
+            cwd=app_dir,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if run.returncode != 0:
+            raise RuntimeError(run.stderr[-3000:])
+        totals = {}
+        for name in glob.glob(prefix + "-*"):
+            with open(name) as f:
+                totals[name] = next(int(ln.split()[1]) for ln in f if ln.startswith("totals:"))
+    main = totals.pop(prefix + "-01")
+    return main, sum(totals.values())
+
+
+def measure(n: int = 10, endpoints: tuple[str, ...] = tuple(REQUESTS)) -> dict:
+    if shutil.which("valgrind") is None:
+        raise RuntimeError("valgrind is not installed (Debian package valgrind)")
+    app_dir = demo.find_example_app()
+    result: dict = {"n": n, "endpoints": {}}
+    with tempfile.TemporaryDirectory(prefix="otel-perf-bench-ri-") as tmp:
+        upstream = os.path.join(tmp, "upstream")
+        install_upstream_distro(upstream)
+        base = demo.app_environment("none", os.path.join(tmp, "bench.sqlite3"))
+        demo.prepare_database(app_dir, {k: v for k, v in base.items() if not k.startswith("OTEL")})
+        for label in endpoints:
+            path, body = REQUESTS[label]
+            per_request = {}
+            for mode in MODES:
+                store = os.path.join(tmp, f"store-{label}")
+                env = mode_environment(mode, base, app_dir, upstream, store)
+                low = count(app_dir, env, path, body, n)
+                high = count(app_dir, env, path, body, 5 * n)
+                per_request[mode] = {
+                    "request_thread": (high[0] - low[0]) / (4 * n),
+                    "other_threads": (high[1] - low[1]) / (4 * n),
+                }
+            bare, plain, perf = (per_request[m]["request_thread"] for m in MODES)
+            result["endpoints"][label] = {
+                "per_request": per_request,
+                "ratio": (perf - bare) / (plain - bare) if plain != bare else None,
+            }
+    return result
+
+
+def render(result: dict) -> list[str]:
+    lines = [
+        "### The overhead ratio in CPU instructions (callgrind)",
+        "",
+        "`python -m benchmarks.request_instructions`: one process per mode sends "
+        f"{result['n']} and {5 * result['n']} requests of an endpoint through Django's handler, "
+        "started as `opentelemetry-instrument` starts it (bare: no OpenTelemetry; plain: the "
+        "upstream distro, the same upstream instrumentations, exporter none; otel-perf: its "
+        "defaults, a local store), under valgrind's callgrind with a count per thread. "
+        "Instructions per request on the request thread (the difference of the two runs over "
+        f"{4 * result['n']} requests); the ratio is `(otel-perf - bare) / (plain - bare)` "
+        f"(target <= {TARGET_RATIO}). Other threads: otel-perf's store writer, per request, "
+        "inflated under valgrind (the writer commits after fewer requests than at full speed).",
+        "",
+        "| endpoint | bare | plain OTel | otel-perf | plain added | otel-perf added | ratio | "
+        "otel-perf other threads |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, r in result["endpoints"].items():
+        p = {m: r["per_request"][m]["request_thread"] for m in MODES}
+        ratio = "—" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        lines.append(
+            f"| {label} | {p['bare'] / 1e6:.2f} M | {p['plain'] / 1e6:.2f} M | "
+            f"{p['otel-perf'] / 1e6:.2f} M | {(p['plain'] - p['bare']) / 1e6:+.2f} M | "
+            f"{(p['otel-perf'] - p['bare']) / 1e6:+.2f} M | {ratio} | "
+            f"{r['per_request']['otel-perf']['other_threads'] / 1e6:.2f} M |"
+        )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=10)
+    parser.add_argument("--endpoints", default=",".join(REQUESTS))
+    args = parser.parse_args()
+    endpoints = tuple(e.strip() for e in args.endpoints.split(","))
+    print("\n".join(render(measure(args.n, endpoints))))
+
+
+if __name__ == "__main__":
+    main()
