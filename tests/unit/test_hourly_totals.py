@@ -246,29 +246,45 @@ def test_should_take_deleted_rows_out_of_the_totals_under_retention(store):
         session.close()
 
 
-def test_should_fill_the_totals_when_migrating_a_schema_3_store(store):
-    rows = make_rows(4, 300)
-    address = parse_address(store)
+def store_at_version(address, version: int, rows: dict, before_rows=None) -> None:
+    """A store at schema ``version`` holding ``rows`` as a writer of that version left them:
+    without their totals. ``before_rows(con)`` shapes the schema first."""
     con = open_store(address)
     try:
         con.execute(schema.CREATE_META)
-        for version in (1, 2, 3):
-            for statement in schema.MIGRATIONS[version]:
-                con.execute(statement)
-            con.execute(schema.WRITE_VERSION, [str(version)])
-        for table in columns(rows):  # rows written by a schema 3 writer: no totals
+        for v in range(1, version + 1):
+            for statement in schema.MIGRATIONS[v]:
+                con.execute(statement, rollup.parameters(statement))
+            con.execute(schema.WRITE_VERSION, [str(v)])
+        if before_rows is not None:
+            before_rows(con)
+        for table in columns(rows):
             con.register("batch", table.to_arrow())
             con.execute(f"INSERT INTO {table.table} BY NAME SELECT * FROM batch")
             con.unregister("batch")
-        assert rollup.TABLE not in [r[0] for r in con.execute("SHOW TABLES").fetchall()]
     finally:
         con.close()
+
+
+def assert_migrated_with_totals(address, rows: dict) -> None:
     session = StoreSession(address)
     try:
         assert schema.current_version(session.con) == schema.SCHEMA_VERSION
         assert_all_windows_agree(session.con, rows)
     finally:
         session.close()
+
+
+def test_should_fill_the_totals_when_migrating_a_schema_3_store(store):
+    rows = make_rows(4, 300)
+    address = parse_address(store)
+    store_at_version(address, 3, rows)
+    con = open_store(address, read_only=True)
+    try:
+        assert rollup.TABLE not in [r[0] for r in con.execute("SHOW TABLES").fetchall()]
+    finally:
+        con.close()
+    assert_migrated_with_totals(address, rows)
 
 
 def test_should_add_imported_rows_to_the_totals(tmp_path):
@@ -292,22 +308,16 @@ def test_should_add_imported_rows_to_the_totals(tmp_path):
 def test_should_fill_the_operation_totals_when_migrating_a_schema_5_store(tmp_path):
     rows = make_rows(7, 300)
     address = parse_address(str(tmp_path / "lake"))
-    con = open_store(address)
-    try:
-        con.execute(schema.CREATE_META)
-        for version in range(1, 6):
-            for statement in schema.MIGRATIONS[version]:
-                con.execute(statement, rollup.parameters(statement))
-            con.execute(schema.WRITE_VERSION, [str(version)])
-        # Schema 5's hourly totals: no operation columns; a schema 5 writer's rows.
+
+    def schema_5_totals(con) -> None:  # no operation or pool columns, no thresholds
         con.execute(f"DROP TABLE {rollup.TABLE}")
         schema_5 = [c for c in rollup.COLUMNS if c not in rollup.SCHEMA_6_COLUMNS]
         con.execute(schema._create(rollup.TABLE, schema_5))
-        for table in columns(rows):
-            con.register("batch", table.to_arrow())
-            con.execute(f"INSERT INTO {table.table} BY NAME SELECT * FROM batch")
-            con.unregister("batch")
-        for table in rollup.SCHEMA_4_SOURCES:  # the totals schema 5 kept: no thresholds
+
+    store_at_version(address, 5, rows, schema_5_totals)
+    con = open_store(address)
+    try:
+        for table in rollup.SCHEMA_4_SOURCES:  # the totals schema 5 writers kept
             sums = rollup.SOURCES[table]
             names = ", ".join(name for name, _, _, _ in sums)
             select = ", ".join(expression for _, _, expression, _ in sums)
@@ -317,12 +327,7 @@ def test_should_fill_the_operation_totals_when_migrating_a_schema_5_store(tmp_pa
             )
     finally:
         con.close()
-    session = StoreSession(address)
-    try:
-        assert schema.current_version(session.con) == schema.SCHEMA_VERSION
-        assert_all_windows_agree(session.con, rows)
-    finally:
-        session.close()
+    assert_migrated_with_totals(address, rows)
 
 
 def test_should_count_slow_and_complex_operations_over_the_rows_for_other_thresholds(tmp_path):
