@@ -101,8 +101,8 @@ SOURCES = {
     "graphql_operations": _OPERATION_SUMS,
     "pool_samples": _POOL_SUMS,
 }
-# Each source's row count: an hour whose counts are all 0 has no rows behind it.
-_ROW_COUNTS = [sums[0][0] for sums in SOURCES.values()]
+# Each source's row count (an hour whose counts are all 0 has no rows behind it).
+ROW_COUNTS = {table: sums[0][0] for table, sums in SOURCES.items()}
 COLUMNS = (
     (("hour", "TIMESTAMP"),)
     + tuple((name, kind) for sums in SOURCES.values() for name, kind, _, _ in sums)
@@ -229,7 +229,7 @@ _FOLDED = (
     + ", ".join(_fold(name, how) for name, _, _, how in _ALL)
     + f" FROM {TABLE} GROUP BY {_GROUP} HAVING "
     + " OR ".join(
-        [f"coalesce(sum({n}), 0) <> 0" for n in _ROW_COUNTS]
+        [f"coalesce(sum({n}), 0) <> 0" for n in ROW_COUNTS.values()]
         + ["max(op_complexity_max) IS NOT NULL"]
     )
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from otel_perf.settings import Settings
+from otel_perf.storage import rollup
 from query_api import queries as Q
 from query_api.params import Params
 from query_api.reports.common import (
@@ -37,7 +38,7 @@ def report(con, params: Params, settings: Settings, now: datetime) -> dict:
         "slow_ms": settings.slow_query_ms,
         "max_complexity": settings.graphql_max_complexity,
     }
-    req = fetch_dict(con, *totals_statement(window, thresholds))
+    req = totals(con, window, thresholds)
     ops = {name: req[f"op_{name}"] for name in OPERATION_FIGURES}
     if not req["op_thresholds_match"]:
         # Totals counted with other thresholds (the settings changed, or processes differ):
@@ -76,23 +77,52 @@ def hour_floor(t: datetime) -> datetime:
     return t.replace(minute=0, second=0, microsecond=0)
 
 
-def totals_statement(window: dict[str, datetime], thresholds: dict) -> tuple[str, dict]:
-    """Stats' totals statement for ``window`` and its parameters: the whole hours [a, b) come
-    from the hourly totals, the rest of [start, end) from the rows (none when the window starts
-    and ends on the hour, as "all data" does). ``thresholds``: ``slow_ms``, ``max_complexity``."""
+def split(window: dict[str, datetime]) -> tuple[datetime, datetime, bool, bool]:
+    """(a, b, first, last): the whole hours [a, b) of ``window`` that the hourly totals give,
+    and whether its partial first hour [start, a) and last [b, end) must be read from rows
+    (neither when it starts and ends on the hour, as "all data" does)."""
     start, end = window["start"], window["end"]
     a = hour_floor(start) if start == hour_floor(start) else hour_floor(start) + HOUR
     b = hour_floor(end)
     if b <= a:  # no whole hour inside: every row from the table
         a = b = start
-    first, last = start < a, b < end
+    return a, b, start < a, b < end
+
+
+def totals(con, window: dict[str, datetime], thresholds: dict) -> dict:
+    """Stats' totals of ``window``, reading the rows of the partial hours only from the tables
+    that have rows there (the totals say which). ``thresholds``: ``slow_ms``,
+    ``max_complexity``."""
+    a, b, first, last = split(window)
+    sources = tuple(rollup.SOURCES)
+    if first or last:
+        end = window["end"]
+        edge_hours = {
+            "f1": hour_floor(window["start"]) if first else a,
+            "f2": a,
+            "l1": hour_floor(b),
+            "l2": (hour_floor(end) + HOUR if end > hour_floor(end) else b) if last else b,
+        }
+        found = fetch_dict(con, Q.EDGE_ROWS, edge_hours)
+        sources = tuple(table for table in sources if found[table])
+    return fetch_dict(con, *totals_statement(window, thresholds, sources))
+
+
+def totals_statement(
+    window: dict[str, datetime], thresholds: dict, sources: tuple[str, ...] | None = None
+) -> tuple[str, dict]:
+    """The totals statement, reading the partial hours of ``sources`` (default: every source
+    table), and its parameters."""
+    a, b, first, last = split(window)
+    sources = tuple(rollup.SOURCES) if sources is None else sources
+    first, last = first and bool(sources), last and bool(sources)
     parameters = (
         {"a": a, "b": b}
-        | ({"start": start} if first else {})
-        | ({"end": end} if last else {})
+        | ({"start": window["start"]} if first else {})
+        | ({"end": window["end"]} if last else {})
         | thresholds
     )
-    return Q.STATS_TOTALS[(first, last)], parameters
+    return Q.stats_totals(first, last, sources), parameters
 
 
 def uptime_hours(con, now: datetime) -> float:
