@@ -168,11 +168,11 @@ def test_the_rewrite_should_succeed_when_writers_committed_after_the_totals_were
         for i in range(5):
             session.insert([requests_rows(100 * i, 20)])
         session.con.execute("CALL ducklake_flush_inlined_data('perf')")
-        before = totals_files(session.con)
+        before = table_files(session.con, "hourly_totals")
         assert compact(session.con)
         session.insert([requests_rows(5000, 1)])  # a writer's commit: inlined
         rewrite.action(session.con)
-        after = totals_files(session.con)
+        after = table_files(session.con, "hourly_totals")
         hourly, rows = session.con.execute(
             "SELECT (SELECT sum(samples) FROM hourly_totals), (SELECT count(*) FROM requests)"
         ).fetchone()
@@ -182,9 +182,9 @@ def test_the_rewrite_should_succeed_when_writers_committed_after_the_totals_were
     assert hourly == rows == 5 * 20 + 1
 
 
-def totals_files(con) -> list[str]:
-    sql = "SELECT list(data_file) FROM ducklake_list_files('perf', 'hourly_totals')"
-    return con.execute(sql).fetchone()[0]
+def table_files(con, table: str) -> list[str]:
+    sql = "SELECT coalesce(list(data_file), []) FROM ducklake_list_files('perf', $table)"
+    return con.execute(sql, {"table": table}).fetchone()[0]
 
 
 def test_the_rewrite_should_succeed_when_a_table_retention_deleted_from_has_inlined_rows(
@@ -199,18 +199,13 @@ def test_the_rewrite_should_succeed_when_a_table_retention_deleted_from_has_inli
     try:
         session.insert([requests_rows(0, 50)])  # over the inline limit: a Parquet file
         session.con.execute("CALL ducklake_flush_inlined_data('perf')")
-        before = requests_files(session.con)
+        before = table_files(session.con, "requests")
         session.con.execute("DELETE FROM requests")  # as retention deletes
         session.insert([requests_rows(100, 3)])  # inlined
         rewrite.action(session.con)
-        after = requests_files(session.con)
+        after = table_files(session.con, "requests")
         count = session.con.execute("SELECT count(*) FROM requests").fetchone()[0]
     finally:
         session.close()
     assert len(before) == 1 and before[0] not in after
     assert count == 3
-
-
-def requests_files(con) -> list[str]:
-    sql = "SELECT coalesce(list(data_file), []) FROM ducklake_list_files('perf', 'requests')"
-    return con.execute(sql).fetchone()[0]
