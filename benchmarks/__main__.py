@@ -65,8 +65,8 @@ def _graphql_overhead(quick: bool):
 
 def _request_instructions(quick: bool):
     m = _module("request_instructions")
-    endpoints = ("/books/", "/graphql/ GetBook") if quick else tuple(m.REQUESTS)
-    r = m.measure(n=2 if quick else 10, endpoints=endpoints)
+    endpoints = m.ENDPOINTS[:1] if quick else m.ENDPOINTS
+    r = m.measure(n=2 if quick else 5, endpoints=endpoints)
     return r, m.render(r)
 
 
