@@ -182,8 +182,11 @@ def open_store(
     read_only: bool = False,
     encryption_key: str | None = None,
     inline_row_limit: int | None = None,
+    on_connect=None,
 ) -> duckdb.DuckDBPyConnection:
     con = connect()
+    if on_connect is not None:
+        on_connect(con)
     try:
         if not read_only and "://" not in address.path:
             # DuckDB spills to ".tmp" in the working directory by default: the app's own

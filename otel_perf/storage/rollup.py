@@ -119,11 +119,12 @@ _KEY_NAMES = [name for name, _, _ in KEYS]
 _KEY_SELECT = ", ".join(f"{expression} AS {name}" for name, _, expression in KEYS)
 
 
-def thresholds() -> dict:
-    """The thresholds rows are counted with: this process's settings."""
-    from otel_perf.settings import get_settings
+def thresholds(settings=None) -> dict:
+    """The thresholds rows are counted with: ``settings``' (default: this process's)."""
+    if settings is None:
+        from otel_perf.settings import get_settings
 
-    settings = get_settings()
+        settings = get_settings()
     return {"slow_ms": settings.slow_query_ms, "max_complexity": settings.graphql_max_complexity}
 
 

@@ -59,14 +59,21 @@ class StoreSession:
         address: StoreAddress,
         inline_row_limit: int | None = None,
         threads: int | None = None,
+        on_connect=None,
+        thresholds: dict | None = None,
     ) -> None:
         """``inline_row_limit``: see ``engine.attach`` (default: the setting). ``threads``:
-        DuckDB worker threads for this connection (default: one per core)."""
+        DuckDB worker threads for this connection (default: one per core). ``on_connect``:
+        called with each connection before it attaches (the writer interrupts it at exit).
+        ``thresholds``: what the hourly totals of inserted rows count with (``rollup``;
+        default: the process's settings), the writer's own settings'."""
         self.address = address
+        self.thresholds = thresholds
         self.commits = 0  # successful commits of rows (the writer renews the session by it)
         # Creating the catalog races with the other workers' first attach: retry it too.
         self.con = with_retries(
-            lambda: open_store(address, inline_row_limit=inline_row_limit), attempts=10
+            lambda: open_store(address, inline_row_limit=inline_row_limit, on_connect=on_connect),
+            attempts=10,
         )
         try:
             if threads is not None:
@@ -104,7 +111,7 @@ class StoreSession:
                 # the same transaction: the totals never lag the rows.
                 totals = rollup.add_batches_statement(tuple(c.table for c in tables))
                 if totals:
-                    con.execute(totals, rollup.parameters(totals))
+                    con.execute(totals, rollup.parameters(totals, self.thresholds))
             finally:
                 for name in names:
                     con.unregister(name)

@@ -10,7 +10,9 @@ as a warning and counted; the app never sees it.
 
 from __future__ import annotations
 
+import atexit
 import collections
+import contextlib
 import datetime
 import logging
 import os
@@ -55,6 +57,18 @@ WRITER_THREADS = 1
 # about every 5 minutes.
 SESSION_COMMITS = 150
 
+# How long a process's exit waits for its writer to commit what is queued. A writer still
+# busy after that (a first attach on a slow disk, a long maintenance step) is interrupted: its
+# daemon thread would otherwise be inside DuckDB when the interpreter ends daemon threads,
+# and CPython 3.11-3.13 end them with pthread_exit, whose unwinding through DuckDB's C++
+# frames aborts the process ("terminate called without an active exception", exit 134).
+EXIT_WAIT_S = 10.0
+EXIT_INTERRUPT_WAIT_S = 5.0
+
+# Runs when the interpreter starts to exit, before daemon threads stop and before ``atexit``
+# (concurrent.futures stops its workers the same way); ``atexit`` where it is missing.
+_register_exit = getattr(threading, "_register_atexit", atexit.register)
+
 _writers: weakref.WeakSet[StoreWriter] = weakref.WeakSet()
 
 
@@ -80,6 +94,7 @@ class StoreWriter:
         self._suppress = suppress
         self._host = socket.gethostname()
         self._lock = threading.Lock()
+        self._exit_hook = False  # registered once: a forked child inherits the parent's
         self._reset_state()
         _writers.add(self)
 
@@ -90,7 +105,10 @@ class StoreWriter:
         self._idle = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._shut_down = False
+        self._interrupted = False  # at exit: the thread leaves without touching the store
         self._session = None  # a StoreSession, opened on the writer thread
+        self._con = None  # the connection the thread uses (or is attaching), to interrupt
         self._next_attach = 0.0
         self._attach_backoff = 1.0
         self._warned: set[str] = set()
@@ -124,8 +142,8 @@ class StoreWriter:
         if _CHECK_PID and self._pid != os.getpid():
             self._reset_after_fork()
         queue = self._queue
-        if len(queue) >= self.settings.queue_size:
-            self.requests_dropped += 1
+        if len(queue) >= self.settings.queue_size or self._shut_down:
+            self.requests_dropped += 1  # after shutdown: a request that ended during the exit
             return
         queue.append(item)
         if self._thread is None:
@@ -140,6 +158,10 @@ class StoreWriter:
             thread = threading.Thread(target=self._run, name="otel-perf-writer", daemon=True)
             self._thread = thread
             thread.start()
+            if not self._exit_hook:
+                self._exit_hook = True
+                with contextlib.suppress(RuntimeError):  # the interpreter is already exiting
+                    _register_exit(self._stop_before_exit)
 
     # -- control ---------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
@@ -170,8 +192,9 @@ class StoreWriter:
         return True
 
     def shutdown(self, timeout: float = 10.0) -> None:
-        if self._pid != os.getpid():
+        if self._pid != os.getpid() or self._shut_down:
             return
+        self._shut_down = True
         self.flush(timeout)
         self._stopping = True
         self._wake.set()
@@ -189,6 +212,30 @@ class StoreWriter:
                 self.address.describe(),
             )
 
+    def _stop_before_exit(self) -> None:
+        """The interpreter is exiting: commit what is queued (up to ``EXIT_WAIT_S``), then
+        interrupt a writer still inside DuckDB, so that no daemon thread is in there when the
+        interpreter stops them (see ``EXIT_WAIT_S``). What it had not committed is counted as
+        dropped."""
+        if self._pid != os.getpid():
+            return
+        self.shutdown(EXIT_WAIT_S)
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            return
+        self._interrupted = True
+        con = self._con
+        if con is not None:
+            with contextlib.suppress(Exception):  # closed meanwhile: nothing to interrupt
+                con.interrupt()
+        thread.join(EXIT_INTERRUPT_WAIT_S)
+        _logger.warning(
+            "otel-perf: the store writer was still busy %.0f s into the process's exit; %s (%s)",
+            EXIT_WAIT_S,
+            "interrupted it" if not thread.is_alive() else "it did not stop",
+            self.address.describe(),
+        )
+
     # -- background thread ---------------------------------------------------------------------
     def _run(self) -> None:
         while True:
@@ -205,6 +252,9 @@ class StoreWriter:
                 self._warn_once("cycle", "otel-perf: the store writer failed: %s", exc)
             with self._idle:
                 self._idle.notify_all()
+            if self._interrupted:
+                self._drop_session()
+                return
             if stopping:
                 self._close()
                 return
@@ -311,15 +361,21 @@ class StoreWriter:
         if self._session is not None:
             return self._session
         now = time.monotonic()
-        if now < self._next_attach and not force:
+        if self._interrupted or (now < self._next_attach and not force):
             return None
-        from otel_perf.storage import session  # imports duckdb: on this thread only
+        from otel_perf.storage import rollup, session  # imports duckdb: on this thread only
 
         try:
             self._session = session.StoreSession(
-                self.address, self.settings.inline_row_limit, threads=WRITER_THREADS
+                self.address,
+                self.settings.inline_row_limit,
+                threads=WRITER_THREADS,
+                on_connect=self._connected,
+                thresholds=rollup.thresholds(self.settings),
             )
         except session.ERRORS as exc:
+            if self._interrupted:
+                return None
             self._next_attach = now + self._attach_backoff
             self._attach_backoff = min(self._attach_backoff * 2, 30.0)
             self._warn_once(
@@ -544,8 +600,12 @@ class StoreWriter:
             self._warned.add(key)
             _logger.warning(message, *args)
 
+    def _connected(self, con) -> None:
+        self._con = con
+
     def _drop_session(self) -> None:
         session, self._session = self._session, None
+        self._con = None
         if session is not None:
             session.close()
 

@@ -365,6 +365,36 @@ def test_should_count_slow_and_complex_operations_over_the_rows_for_other_thresh
     assert body["query_complexity"]["max_complexity"] == want["op_max_complexity"]
 
 
+def test_a_writer_should_count_its_totals_with_its_own_settings_thresholds(tmp_path):
+    """A writer built with explicit settings (not the process's) records their thresholds: a
+    reader with the same settings reads every figure from the totals."""
+    import dataclasses
+
+    from otel_perf.settings import Settings
+    from otel_perf.storage.writer import StoreWriter
+
+    rows = make_rows(9, 300)
+    other = {"slow_ms": 500.0, "max_complexity": 40}
+    store = str(tmp_path / "lake")
+    settings = dataclasses.replace(
+        Settings(store=store), slow_query_ms=500.0, graphql_max_complexity=40
+    )
+    writer = StoreWriter(parse_address(store), settings, {"service.name": "unit"})
+    session = writer._open(force=True)
+    try:
+        session.insert(columns(rows))
+        window = {"start": EARLIEST, "end": LATEST}
+        figures = stats_totals(session.con, window, other)
+    finally:
+        writer._drop_session()
+    assert figures["op_thresholds_match"]
+    want = operation_figures(rows, EARLIEST, LATEST, other)
+    assert (figures["op_slow"], figures["op_high_complexity"]) == (
+        want["op_slow"],
+        want["op_high_complexity"],
+    )
+
+
 def test_should_compare_the_two_trend_windows_read_together(tmp_path):
     """stats' trends read both windows in one statement; an empty window gives no trend."""
     from query_api.reports.common import trend

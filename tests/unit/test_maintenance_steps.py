@@ -7,6 +7,7 @@ its spans, grew meanwhile. Real DuckLake stores in temp dirs; the lock is the re
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
@@ -154,6 +155,17 @@ def snapshot_ids(store: str) -> list[int]:
         con.close()
 
 
+@contextlib.contextmanager
+def session_and_rewrite(tmp_path, inline_row_limit: int):
+    """A writer's session on a new store and the maintenance run's rewrite step."""
+    address = parse_address(str(tmp_path / "store"))
+    session = StoreSession(address, inline_row_limit=inline_row_limit)
+    try:
+        yield session, next(step for step in steps(address) if step.name == "rewrite deletes")
+    finally:
+        session.close()
+
+
 def test_the_rewrite_should_succeed_when_writers_committed_after_the_totals_were_compacted(
     tmp_path,
 ):
@@ -161,10 +173,7 @@ def test_the_rewrite_should_succeed_when_writers_committed_after_the_totals_were
     # and the rows writers commit between its steps are inlined. duckdb 1.5.5's DuckLake failed
     # the rewrite of a table with deletes and inlined DOUBLE rows on a SQLite catalog
     # (maintenance._rewrite_deletes), and every step after it was skipped.
-    address = parse_address(str(tmp_path / "store"))
-    session = StoreSession(address, inline_row_limit=10_000)
-    rewrite = next(step for step in steps(address) if step.name == "rewrite deletes")
-    try:
+    with session_and_rewrite(tmp_path, inline_row_limit=10_000) as (session, rewrite):
         for i in range(5):
             session.insert([requests_rows(100 * i, 20)])
         session.con.execute("CALL ducklake_flush_inlined_data('perf')")
@@ -176,8 +185,6 @@ def test_the_rewrite_should_succeed_when_writers_committed_after_the_totals_were
         hourly, rows = session.con.execute(
             "SELECT (SELECT sum(samples) FROM hourly_totals), (SELECT count(*) FROM requests)"
         ).fetchone()
-    finally:
-        session.close()
     assert len(before) == 1 and before[0] not in after  # its rows all deleted: rewritten away
     assert hourly == rows == 5 * 20 + 1
 
@@ -193,10 +200,7 @@ def test_the_rewrite_should_succeed_when_a_table_retention_deleted_from_has_inli
     # Not hourly_totals this time: the rewrite step flushes that table alone first (and falls
     # back to flushing every table if the rewrite fails all the same; requests did not make
     # it fail here, but its file with every row deleted must go and its inlined rows stay).
-    address = parse_address(str(tmp_path / "store"))
-    session = StoreSession(address, inline_row_limit=10)
-    rewrite = next(step for step in steps(address) if step.name == "rewrite deletes")
-    try:
+    with session_and_rewrite(tmp_path, inline_row_limit=10) as (session, rewrite):
         session.insert([requests_rows(0, 50)])  # over the inline limit: a Parquet file
         session.con.execute("CALL ducklake_flush_inlined_data('perf')")
         before = table_files(session.con, "requests")
@@ -205,7 +209,5 @@ def test_the_rewrite_should_succeed_when_a_table_retention_deleted_from_has_inli
         rewrite.action(session.con)
         after = table_files(session.con, "requests")
         count = session.con.execute("SELECT count(*) FROM requests").fetchone()[0]
-    finally:
-        session.close()
     assert len(before) == 1 and before[0] not in after
     assert count == 3
