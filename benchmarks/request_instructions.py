@@ -15,10 +15,13 @@ as the user starts it:
              opentelemetry-distro, the same upstream instrumentations, traces exporter none
   otel-perf  the same start-up with otel-perf's distro and defaults (a local store)
 
-Under valgrind's callgrind with one count per thread, the request thread's instructions of the
-5N run minus the N run, divided by 4N, are one request's (start-up and the first requests'
-warm-up cancel out). The other threads (otel-perf's store writer: rows, Arrow, DuckDB) are
-reported beside, per request as well; under valgrind a request takes ~50 times longer, so the
+Under valgrind's callgrind with one count per thread, dumped right before and after the
+requests (a client request compiled from valgrind's header), the request thread's instructions
+of the 5N run minus the N run, divided by 4N, are one request's (the first requests' warm-up
+cancels out; start-up and exit are not counted, nor the polling of a thread that waits for the
+writer, which under valgrind waits 50 times longer and made the counts noise). The other
+threads during the requests (otel-perf's store writer: rows, Arrow, DuckDB) are reported
+beside, per request as well; under valgrind a request takes ~50 times longer, so the
 writer commits after fewer requests than it would at full speed and its share per request
 comes out larger than in production. Hash seeds are fixed (PYTHONHASHSEED=0).
 """
@@ -44,7 +47,7 @@ ENDPOINTS = ("/books/", "/books/n-plus-one/", "/graphql/ GetBook")
 TARGET_RATIO = 1.10  # the distro issue's overhead ratio
 
 REQUEST_SCRIPT = r"""
-import os, sys
+import ctypes, os, sys
 sys.path.insert(0, ".")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
 import django
@@ -52,20 +55,27 @@ django.setup()
 from django.test import Client
 path, body, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 client = Client()
+# callgrind's counters of every thread are dumped (and zeroed) before and after the requests:
+# part 2 is the requests alone, without start-up, exit, or the time the writer takes to store
+# (a thread that waits polls, and under valgrind a wait lasts 50 times longer).
+dump = ctypes.CDLL(os.environ["BENCH_CALLGRIND_DUMP_LIB"]).otel_perf_bench_dump
+dump()
 for _ in range(n):
     if body:
         response = client.post(path, body, content_type="application/json")
     else:
         response = client.get(path)
     assert response.status_code == 200, (path, response.status_code)
-# otel-perf: let its writer store what it has before the interpreter exits (under valgrind its
-# first attach alone takes longer than the exit's own wait). The same in every run of a
-# mode, so it cancels out of the per-request difference.
-if os.environ.get("OTEL_PERF_STORE"):
-    from otel_perf.storage.writer import _writers
-    for writer in list(_writers):
-        assert writer.flush(timeout=900), "the store writer did not finish"
+dump()
 print("requests done", flush=True)
+# What the process does after the requests is not counted: skip the exit (the interpreter's
+# finalisation, otel-perf's writer storing what it has, which under valgrind takes minutes).
+os._exit(0)
+"""
+
+# A client request of callgrind's, in C (valgrind's header): counts dumped at chosen points.
+DUMP_C = """#include <valgrind/callgrind.h>
+void otel_perf_bench_dump(void) { CALLGRIND_DUMP_STATS; }
 """
 
 
@@ -124,17 +134,25 @@ def count(app_dir: Path, env: dict, path: str, body: bytes | None, n: int) -> tu
             capture_output=True,
             text=True,
         )
-        # Judged by the script's own last line: a process whose store writer is inside DuckDB
-        # when the interpreter exits aborts there (a known otel-perf issue, seen under
-        # valgrind), after everything counted here.
-        if "requests done" not in run.stdout:
+        if "requests done" not in run.stdout or run.returncode:
             raise RuntimeError(run.stderr[-3000:])
         totals = {}
-        for name in glob.glob(prefix + "-*"):
+        for name in glob.glob(prefix + ".2-*"):  # part 2: the requests (REQUEST_SCRIPT)
             with open(name) as f:
                 totals[name] = next(int(ln.split()[1]) for ln in f if ln.startswith("totals:"))
-    main = totals.pop(prefix + "-01")
+    main = totals.pop(prefix + ".2-01")
     return main, sum(totals.values())
+
+
+def build_dump_library(folder: str) -> str:
+    """Compile DUMP_C; its path (valgrind's header and a C compiler are needed)."""
+    if shutil.which("gcc") is None or not os.path.exists("/usr/include/valgrind/callgrind.h"):
+        raise RuntimeError("gcc and valgrind's headers are needed (Debian: gcc, valgrind)")
+    source, library = os.path.join(folder, "dump.c"), os.path.join(folder, "dump.so")
+    with open(source, "w") as f:
+        f.write(DUMP_C)
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-o", library, source], check=True)
+    return library
 
 
 def measure(n: int = 5, endpoints: tuple[str, ...] = ENDPOINTS) -> dict:
@@ -146,6 +164,7 @@ def measure(n: int = 5, endpoints: tuple[str, ...] = ENDPOINTS) -> dict:
         upstream = os.path.join(tmp, "upstream")
         install_upstream_distro(upstream)
         base = demo.app_environment("none", os.path.join(tmp, "bench.sqlite3"))
+        base["BENCH_CALLGRIND_DUMP_LIB"] = build_dump_library(tmp)
         demo.prepare_database(app_dir, {k: v for k, v in base.items() if not k.startswith("OTEL")})
         runs = {}
         # Two runs at a time: instruction counts do not depend on what else the machine does.
