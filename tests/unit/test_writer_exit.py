@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from otel_perf.storage import open_store, parse_address
+from tests.unit.test_writer_memory import stored_requests
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,14 +70,6 @@ def run(store: str, mode: str) -> subprocess.CompletedProcess:
         env=env,
         cwd=ROOT,
     )
-
-
-def stored_requests(store: str) -> int:
-    con = open_store(parse_address(store), read_only=True)
-    try:
-        return con.execute("SELECT count(*) FROM requests").fetchone()[0]
-    finally:
-        con.close()
 
 
 def test_a_process_exiting_while_its_writer_is_inside_duckdb_exits_cleanly(tmp_path):
