@@ -2,10 +2,17 @@
 
 Hot path (every span): ``on_start`` and ``on_end`` do a dict lookup and, for DB spans, one list
 append — O(1), no I/O, no logging, never raising into the app. The per-request work (folding
-the DB observations, N+1 detection, memory readings) runs once when the local root ends, in a
-wrapper around the root's ``end`` so the facts become attributes while the span can still take
-them: every exporter (OTLP, console) then shows them as tags. Turning spans into rows happens on
-the store writer's background thread.
+the DB observations, N+1 detection, memory figures; processors/root_fold.py) runs once per
+local root, in one of two places:
+
+- when something besides the store reads the root (an exporter's processor, as OTLP export
+  adds), in a wrapper around the root's ``end``, so the facts become attributes while the span
+  can still take them: every exporter then shows them as tags;
+- when the store is its only reader (the default), on the store writer's background thread:
+  the request thread only reads the memory at the end. That keeps a request's added work on
+  its own thread close to plain OpenTelemetry's (docs/benchmarks.md, request_instructions).
+
+Turning spans into rows happens on the store writer's thread.
 
 State is bounded: at most ``max_open_traces`` local traces are tracked; the oldest are evicted
 (and counted) so traces that never end cannot grow memory.
@@ -20,31 +27,25 @@ from typing import Any
 
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.trace import SpanKind, StatusCode, get_current_span
+from opentelemetry.trace import SpanKind, get_current_span
 
 from otel_perf.settings import Settings, get_settings
 from processors import attributes as A
 from processors.attributes import attribute_dict, set_facts
-from processors.facts import (
-    endpoint_key,
-    request_path,
-    root_facts,
-    summarize_db,
-)
+from processors.facts import summarize_db
 from processors.graphql.field_path import current_path as current_field_path
-from processors.memory import (
-    max_rss_bytes,
-    max_rss_bytes_at,
-    memory_figures,
-    rss_bytes,
-    rss_bytes_at,
-)
+from processors.memory import max_rss_bytes, max_rss_bytes_at, rss_bytes, rss_bytes_at
+from processors.root_fold import fold_deferred, fold_root
 
 _logger = logging.getLogger("otel_perf")
 _NS_PER_MS = 1_000_000.0
 _SQLALCHEMY_SCOPE = "opentelemetry.instrumentation.sqlalchemy"
 _MIB = 1024.0 * 1024.0
 
+
+# A root left to the store writer is folded on its own thread all the same when it ran more
+# statements than this: the queue then holds its summary, not one tuple per execution.
+FOLD_ON_THREAD_ABOVE = 64
 
 _SERVER = SpanKind.SERVER
 _GRAPHQL_PARSING_MS = A.GRAPHQL_PARSING_MS
@@ -106,6 +107,9 @@ class LocalTrace:
         "memory",
         "excluded",
         "operations",
+        "fold_later",
+        "end_memory",
+        "facts",
     )
 
     def __init__(self, root_span_id: int, kind: str, start_ns: int) -> None:
@@ -127,6 +131,11 @@ class LocalTrace:
         self.memory: tuple[float, float, float] | None = None
         self.excluded = False
         self.operations: list[GraphQLOperation] = []
+        # Folded by the store writer (processors/root_fold.py): the end's memory readings, taken
+        # on the request thread, and the facts the writer derives, kept beside the span.
+        self.fold_later = False
+        self.end_memory: tuple[int, int] | None = None
+        self.facts: dict | None = None
 
 
 class GraphQLOperation:
@@ -148,7 +157,9 @@ class PerfSpanProcessor(SpanProcessor):
 
     def __init__(self, sink: Any = None, settings: Settings | None = None) -> None:
         self._settings = settings or get_settings()
-        self._sink = sink
+        self._sink = None
+        self._sink_folds = False
+        self.set_sink(sink)
         self._traces: dict[int, LocalTrace] = {}
         self.traces_evicted = 0
         self.internal_errors = 0
@@ -163,6 +174,15 @@ class PerfSpanProcessor(SpanProcessor):
 
     def set_sink(self, sink: Any) -> None:
         self._sink = sink
+        # A sink that folds roots itself (the store writer: processors.root_fold.fold_deferred
+        # before its rows) lets the request thread skip the fold when nothing else reads them.
+        self._sink_folds = bool(getattr(sink, "folds_roots", False))
+
+    def _alone(self, span: Span) -> bool:
+        """No other processor will see this span: the provider's chain holds only us (an
+        exporter's processor there would export the root, and must find the facts on it)."""
+        processors = getattr(span._span_processor, "_span_processors", None)
+        return type(processors) is tuple and len(processors) == 1 and processors[0] is self
 
     # -- hot path --------------------------------------------------------------------------
     def on_start(self, span: Span, parent_context=None) -> None:
@@ -193,6 +213,11 @@ class PerfSpanProcessor(SpanProcessor):
                 self._evict_oldest()
             trace = LocalTrace(ctx.span_id, kind, fields._start_time)
             traces[ctx.trace_id] = trace
+            if self._sink_folds and fields is span and self._alone(span):
+                # Only the store will read this root: its writer folds the facts, off the
+                # request thread (processors/root_fold.py).
+                trace.fold_later = True
+                return
             # Facts must be set while the root is still open; the SDK's end() freezes
             # attributes before any processor hook runs, so fold just before it.
             span.end = functools.partial(self._end_root, span, trace, span.end)
@@ -208,8 +233,15 @@ class PerfSpanProcessor(SpanProcessor):
                 return
             if span_id == trace.root_span_id:
                 del self._traces[trace_id]
+                item = (trace.kind, span, trace)
+                if trace.fold_later:  # what only this thread can read at the end
+                    trace.end_memory = (rss_bytes(), max_rss_bytes())
+                    # A long trace's raw statements would wait in the writer's queue (a
+                    # backlog of N+1 requests would hold every execution): fold it here.
+                    if len(trace.db) > FOLD_ON_THREAD_ABOVE:
+                        trace.excluded = not fold_deferred(item, self._settings)
                 if not trace.excluded and self._sink is not None:
-                    self._sink.submit((trace.kind, span, trace))
+                    self._sink.submit(item)
                 return
             attributes = fields._attributes
             if type(attributes) is BoundedAttributes:
@@ -285,7 +317,11 @@ class PerfSpanProcessor(SpanProcessor):
         if end_time is None:
             end_time = time.time_ns()
         try:
-            self._fold(span, trace, end_time)
+            facts = fold_root(span, trace, end_time, rss_bytes(), max_rss_bytes(), self._settings)
+            if facts is None:
+                trace.excluded = True
+            else:
+                set_facts(span, facts)
         except Exception:
             self.internal_errors += 1
         # The wrapper references the span: drop it so the span is not kept in a reference
@@ -330,42 +366,6 @@ class PerfSpanProcessor(SpanProcessor):
             facts[A.N_PLUS_ONE_COUNT] = len(summary.n_plus_one)
         set_facts(span, facts)
         trace.operations.append(operation)
-
-    def _fold(self, span: Span, trace: LocalTrace, end_time: int) -> None:
-        s = self._settings
-        attrs = attribute_dict(span)
-        facts: dict[str, Any] = {}
-        if trace.kind == "request":
-            if s.is_excluded(request_path(attrs)):
-                trace.excluded = True
-                return
-            facts[A.ENDPOINT] = endpoint_key(A.first(attrs, A.HTTP_METHOD), attrs.get(A.HTTP_ROUTE))
-        summary = summarize_db(
-            trace.db, int(s.slow_db_ms * _NS_PER_MS), s.n_plus_one_threshold, trace.db_overlap
-        )
-        trace.summary = summary
-        trace.db = []  # release the raw statements early
-        duration_ms = (end_time - span.start_time) / _NS_PER_MS
-        status = A.first(attrs, A.HTTP_STATUS)
-        # A handled exception (Django's Http404) also marks the span ERROR; when a status was
-        # sent, it decides. No status means the exception escaped: that is an error.
-        if isinstance(status, int):
-            error = status >= 500
-        else:
-            error = span.status.status_code is StatusCode.ERROR
-        memory = memory_figures(trace.rss_start, trace.maxrss_start, rss_bytes(), max_rss_bytes())
-        trace.memory = memory
-        root_facts(facts, attrs, summary, duration_ms, error, s)
-        facts[A.MEMORY_USAGE_MB] = round(memory[0], 3)
-        facts[A.MEMORY_DELTA_MB] = round(memory[1], 3)
-        facts[A.MEMORY_PEAK_MB] = round(memory[2], 3)
-        if memory[1] >= s.memory_per_request_mb:
-            facts[A.MEMORY_HIGH] = True
-        if trace.cache_hits or trace.cache_misses:
-            facts[A.CACHE_HITS] = trace.cache_hits
-            facts[A.CACHE_MISSES] = trace.cache_misses
-            facts[A.CACHE_TIME_MS] = trace.cache_ns / _NS_PER_MS
-        set_facts(span, facts)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def open_traces(self) -> int:

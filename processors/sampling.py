@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 
+_DROP = Decision.DROP
+
 
 def _record_only(result: SamplingResult) -> SamplingResult:
-    if result.decision is Decision.DROP:
+    if result.decision is _DROP:
         return SamplingResult(Decision.RECORD_ONLY, result.attributes, result.trace_state)
     return result
 
@@ -30,11 +32,13 @@ class RecordEverything(Sampler):
         links=None,
         trace_state=None,
     ) -> SamplingResult:
-        return _record_only(
-            self._delegate.should_sample(
-                parent_context, trace_id, name, kind, attributes, links, trace_state
-            )
+        # Inlined rather than _record_only(...): this runs for every span.
+        result = self._delegate.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
         )
+        if result.decision is _DROP:
+            return SamplingResult(Decision.RECORD_ONLY, result.attributes, result.trace_state)
+        return result
 
     def get_description(self) -> str:
         return f"RecordEverything{{{self._delegate.get_description()}}}"

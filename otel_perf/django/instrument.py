@@ -14,7 +14,12 @@ optional ``OTEL_PERF`` dict from Django's settings.
 
 from __future__ import annotations
 
+import functools
 import logging
+
+from otel_perf.settings import get_settings
+from processors.attributes import ENDUSER_ID, ENDUSER_PSEUDO_ID, TENANT
+from processors.pseudonym import pseudonymize
 
 _logger = logging.getLogger("otel_perf")
 
@@ -112,14 +117,17 @@ def _chain_response(user_hook):
     return response_hook
 
 
-def _record_tenant(span, request) -> None:
-    from otel_perf.settings import get_settings
-    from processors.attributes import TENANT
+@functools.lru_cache(maxsize=8)
+def _meta_key(header: str) -> str:
+    """The WSGI ``request.META`` key of an HTTP header (``X-Tenant-ID`` -> ``HTTP_X_TENANT_ID``)."""
+    return "HTTP_" + header.upper().replace("-", "_")
 
+
+def _record_tenant(span, request) -> None:
     header = get_settings().tenant_header
     if not header or not span.is_recording():
         return
-    value = request.META.get("HTTP_" + header.upper().replace("-", "_"))
+    value = request.META.get(_meta_key(header))
     if value:
         span.set_attribute(TENANT, value[:128])
 
@@ -127,12 +135,6 @@ def _record_tenant(span, request) -> None:
 def _record_user(span, request) -> None:
     """The user, only if this request already evaluated it: evaluating Django's lazy
     ``request.user`` ourselves would add session and user queries to the app's request."""
-    from django.utils.functional import empty
-
-    from otel_perf.settings import get_settings
-    from processors.attributes import ENDUSER_ID, ENDUSER_PSEUDO_ID
-    from processors.pseudonym import pseudonymize
-
     mode = get_settings().user_ids
     if mode == "off" or not span.is_recording():
         return
@@ -140,10 +142,21 @@ def _record_user(span, request) -> None:
     if user is None:
         return
     wrapped = user.__dict__.get("_wrapped", user)
-    if wrapped is empty or not getattr(wrapped, "is_authenticated", False):
+    if wrapped is _django_empty() or not getattr(wrapped, "is_authenticated", False):
         return
     user_id = wrapped.pk
     if mode == "raw":
         span.set_attribute(ENDUSER_ID, str(user_id))
     elif _state["key"] is not None:
         span.set_attribute(ENDUSER_PSEUDO_ID, pseudonymize(_state["key"], user_id))
+
+
+def _django_empty():
+    """Django's marker of a lazy object not evaluated yet (imported once: this module loads
+    where Django may be missing, and the hooks run on every request)."""
+    empty = _state.get("empty")
+    if empty is None:
+        from django.utils.functional import empty
+
+        _state["empty"] = empty
+    return empty

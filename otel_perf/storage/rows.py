@@ -12,6 +12,7 @@ import pyarrow as pa
 from otel_perf.storage import schema
 from processors import attributes as A
 from processors.facts import endpoint_key, request_path, suggestion
+from processors.root_fold import root_attributes
 
 _NS_PER_MS = 1_000_000.0
 
@@ -105,7 +106,7 @@ class Batch:
         origin = getattr(trace, "origin", None)
         if origin is not None:  # received over OTLP (otel_perf/receiver): the sender's identity
             resource, instance_id = origin
-        attrs = span.attributes
+        attrs = root_attributes(span, trace)
         ctx = span.context
         base = {
             "timestamp": span.start_time // 1000,

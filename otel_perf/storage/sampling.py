@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from otel_perf.settings import Settings
 from processors import attributes as A
+from processors.root_fold import root_attributes
 
 _NS_PER_MS = 1_000_000.0
 _LOW_64 = (1 << 64) - 1
@@ -39,7 +40,7 @@ def always_kept(kind: str, span, trace, settings: Settings) -> bool:
     """
     if kind != "request":
         return True
-    attrs = span.attributes
+    attrs = root_attributes(span, trace)
     if (
         attrs.get(A.ERROR)
         or attrs.get(A.SLOW)

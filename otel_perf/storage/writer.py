@@ -29,6 +29,7 @@ from otel_perf.storage.address import StoreAddress
 from otel_perf.storage.maintenance import MaintenanceLock
 from otel_perf.storage.rows import Batch, Columns, ResourceInfo
 from otel_perf.storage.sampling import StoreSampler
+from processors.root_fold import fold_deferred
 
 # duckdb is imported on the writer thread, never at import time: this module is imported by
 # the configurator in every process, including gunicorn's master, and a process that imported
@@ -88,6 +89,10 @@ _CHECK_PID = not hasattr(os, "register_at_fork")
 
 
 class StoreWriter:
+    # Roots reach the writer unfolded when the store is their only reader: it folds them
+    # (processors.root_fold) before their rows, off the request thread.
+    folds_roots = True
+
     def __init__(
         self, address: StoreAddress, settings: Settings, resource_attributes=None, suppress=None
     ) -> None:
@@ -413,6 +418,8 @@ class StoreWriter:
         kept = []  # a retry re-reads these only: what was sampled out is counted once
         for item in items:
             try:
+                if not fold_deferred(item, self.settings):
+                    continue  # a path excluded from the store (OTEL_PERF_EXCLUDE_PATHS)
                 # Decided here, off the request path: the whole local trace is known.
                 weight = sampler.weight(item)
                 if not weight:
