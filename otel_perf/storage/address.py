@@ -35,6 +35,14 @@ class StoreAddress:
         """Where election lock files and the pseudonym key live."""
         return self.path if self.kind == "ducklake" else os.path.dirname(self.path)
 
+    def lock_file(self, name: str) -> str:
+        """The election lock and record ``name`` of this store: in a DuckLake folder,
+        ``<name>.lock``; beside a ``.duckdb`` file, ``<file>.<name>.lock``, so that two files in
+        one folder elect and record their maintenance and retention apart."""
+        if self.kind == "ducklake":
+            return os.path.join(self.path, f"{name}.lock")
+        return f"{self.path}.{name}.lock"
+
     def describe(self) -> str:
         if self.kind == "none":
             return "no local store (OTEL_PERF_STORE=none)"

@@ -1,11 +1,12 @@
 """Store maintenance, run by one process at a time, at most once per interval.
 
-Coordination is an OS file lock (``flock``) on ``maintenance.lock`` in the store folder, held
-only while maintenance runs, and the time of the last run written into that file. Any
-process may run it when it is due — the first worker to get there, or ``otel-perf maintain``
-at any moment — and no two run it at once; the kernel releases the lock if a process dies.
-A run flushes rows inlined in the catalog into Parquet, expires old snapshots, merges small
-files and deletes files no snapshot needs: DuckLake's ``CHECKPOINT``, one step at a time.
+Coordination is an OS file lock (``flock``) on ``maintenance.lock`` in the store folder (beside
+a ``.duckdb`` file: ``<file>.maintenance.lock``, one per file), held only while maintenance
+runs, and the time of the last run written into that file. Any process may run it when it is due
+— the first worker to get there, or ``otel-perf maintain`` at any moment — and no two run it at
+once; the kernel releases the lock if a process dies. A run flushes rows inlined in the catalog
+into Parquet, expires old snapshots, merges small files and deletes files no snapshot needs:
+DuckLake's ``CHECKPOINT``, one step at a time.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class MaintenanceLock:
         clock: Callable[[], float] = time.time,
         name: str = "maintenance",
     ) -> None:
-        self.path = os.path.join(address.lock_dir, f"{name}.lock")
+        self.path = address.lock_file(name)
         self.name = name
         # A PostgreSQL catalog (several hosts): PostgreSQL elects (storage/pg_election.py).
         self._conninfo = address.catalog

@@ -4,7 +4,6 @@ DuckLake store in a temp dir, driven cycle by cycle (their threads never start).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 
@@ -100,7 +99,7 @@ def test_a_stale_holder_is_replaced(store, two):
     a._run_jobs(time.monotonic())
     b._run_jobs(time.monotonic())
     assert stored(store) == [1.0]
-    path = os.path.join(a.address.lock_dir, "unit-stale.lock")
+    path = a.address.lock_file("unit-stale")
 
     def last_run(seconds_ago: float) -> None:
         with open(path, "w") as f:

@@ -7,7 +7,6 @@ after a cleanup are known without asking the code under test.
 from __future__ import annotations
 
 import json
-import os
 import time
 from datetime import datetime, timedelta
 
@@ -230,7 +229,7 @@ def test_maintenance_should_run_retention_hourly_and_at_every_run_while_a_backlo
 
     store = str(tmp_path / "lake")
     address = parse_address(store)
-    record = os.path.join(address.lock_dir, "retention.lock")
+    record = address.lock_file("retention")
 
     def maintain() -> dict[str, int]:
         session = StoreSession(address)

@@ -118,6 +118,23 @@ def test_maintenance_runs_in_one_process_at_a_time_and_once_per_interval(tmp_pat
     assert other_process() == ["free", "True"]
 
 
+def test_two_duckdb_files_in_one_folder_elect_and_record_their_maintenance_apart(tmp_path):
+    """Their lock files sit beside each file (a DuckLake store has its own folder): one file's
+    run neither blocks the other's nor makes it look done."""
+    now = [1000.0]
+    a = MaintenanceLock(parse_address(str(tmp_path / "a.duckdb")), clock=lambda: now[0])
+    b = MaintenanceLock(parse_address(str(tmp_path / "b.duckdb")), clock=lambda: now[0])
+    assert a.path == str(tmp_path / "a.duckdb.maintenance.lock")
+    runs = []
+    assert a.run_if_due(300, lambda: runs.append("a"))
+    assert b.run_if_due(300, lambda: runs.append("b"))  # a's run is not b's
+    seen = []
+    assert a.run_if_due(0, lambda: seen.append(b.busy()))  # a's lock is not b's
+    assert runs == ["a", "b"] and seen == [False]
+    retention = MaintenanceLock(parse_address(str(tmp_path / "a.duckdb")), name="retention")
+    assert retention.path == str(tmp_path / "a.duckdb.retention.lock")
+
+
 def test_maintain_command_says_so_when_another_process_is_maintaining(tmp_path, capsys):
     store = str(tmp_path / "store")
     fill(store, requests=1)

@@ -71,7 +71,7 @@ def heartbeat(w: StoreWriter, pid: int, started_at: datetime.datetime, name: str
 
 
 def lock_path(w: StoreWriter) -> str:
-    return os.path.join(w.address.lock_dir, election_name(HOST) + ".lock")
+    return w.address.lock_file(election_name(HOST))
 
 
 def lock_state(w: StoreWriter) -> tuple[float, str]:
