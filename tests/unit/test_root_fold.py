@@ -15,6 +15,7 @@ from otel_perf import pipeline
 from otel_perf.settings import Settings
 from otel_perf.storage import open_store, parse_address
 from processors import attributes as A
+from tests.unit.spans import server_root
 
 MS = 1_000_000
 T0 = 1_780_000_000_000_000_000  # the spans' own clock: durations are exact, not timed
@@ -24,17 +25,7 @@ def request(tracer, i: int, path: str, statements: list[tuple[str, int]], status
     """One request at T0 + i s with the given (statement, duration ms) run one after another;
     it lasts 1 ms longer than its statements. Returns the root span."""
     start = T0 + i * 1_000 * MS
-    root = tracer.start_span(
-        "GET",
-        kind=SpanKind.SERVER,
-        start_time=start,
-        attributes={
-            "http.request.method": "GET",
-            "http.route": path,
-            "url.path": path,
-            "http.response.status_code": status,
-        },
-    )
+    root = server_root(tracer, start, path, path, status)
     context = set_span_in_context(root)
     at = start
     for statement, ms in statements:

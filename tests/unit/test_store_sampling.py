@@ -26,6 +26,7 @@ from query_api import weighted as W
 from query_api.bottlenecks import queries as QB
 from query_api.params import Params
 from query_api.reports import endpoints, overview, requests, timeseries
+from tests.unit.spans import server_root
 
 LOW_64 = (1 << 64) - 1
 SLOW_MS = 1000.0
@@ -72,17 +73,7 @@ def run(store: str, rate: float, items, seed: int = 1) -> dict:
     start = int((NOW - timedelta(minutes=30)).replace(tzinfo=UTC).timestamp() * 1e9)
     for i, (kind, duration_ms) in enumerate(items):
         t0 = start + i * 1_000_000
-        root = tracer.start_span(
-            "GET",
-            kind=SpanKind.SERVER,
-            start_time=t0,
-            attributes={
-                "http.request.method": "GET",
-                "http.route": "items/",
-                "url.path": "/items/",
-                "http.response.status_code": 500 if kind == "error" else 200,
-            },
-        )
+        root = server_root(tracer, t0, "items/", "/items/", 500 if kind == "error" else 200)
         with use_span(root):  # the children below are this request's
             if kind == "ordinary":  # one statement, run twice: the database report's rows
                 for j in range(2):
