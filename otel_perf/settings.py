@@ -220,6 +220,14 @@ OPTIONS: tuple[Option, ...] = (
         "a request within about this long).",
     ),
     Option(
+        "exit_wait_s",
+        "s",
+        10.0,
+        _parse_positive_float,
+        "How long a process's exit waits for its writer to commit what is queued; a writer "
+        "still busy then is interrupted (docs/operations.md).",
+    ),
+    Option(
         "queue_size",
         "rows",
         20000,
@@ -722,6 +730,7 @@ class Settings:
     memory_per_request_mb: float = 50.0
     exclude_paths: tuple[str, ...] = _BY_NAME["exclude_paths"].default
     flush_interval_s: float = 2.0
+    exit_wait_s: float = 10.0
     queue_size: int = 20000
     max_open_traces: int = 10000
     store_sample_rate: float = 1.0

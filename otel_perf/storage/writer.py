@@ -58,15 +58,14 @@ WRITER_THREADS = 1
 # about every 5 minutes.
 SESSION_COMMITS = 150
 
-# How long a process's exit waits for its writer to commit what is queued. A writer still
-# busy after that (a first attach on a slow disk, a long maintenance step) is interrupted: its
-# daemon thread would otherwise be inside DuckDB when the interpreter ends daemon threads,
-# and CPython 3.11-3.13 end them with pthread_exit, whose unwinding through DuckDB's C++
-# frames aborts the process ("terminate called without an active exception", exit 134).
-# An interrupt takes effect at DuckDB's next check, which an attach or a maintenance step
-# reaches late: under valgrind, a first attach was still running 5 s after its interrupt.
-# Waiting is the lesser evil (a supervisor's own timeout still applies to a slow exit).
-EXIT_WAIT_S = 10.0
+# A process's exit waits up to ``exit_wait_s`` (OTEL_PERF_EXIT_WAIT_S, 10 s) for its writer to
+# commit what is queued. A writer still busy after that (a first attach on a slow disk, a long
+# maintenance step) is interrupted: its daemon thread would otherwise be inside DuckDB when the
+# interpreter ends daemon threads, and CPython 3.11-3.13 end them with pthread_exit, whose
+# unwinding through DuckDB's C++ frames aborts the process ("terminate called without an active
+# exception", exit 134). An interrupt takes effect at DuckDB's next check, which an attach or a
+# maintenance step reaches late: under valgrind, a first attach was still running 5 s after its
+# interrupt. Waiting is the lesser evil (a supervisor's own timeout still applies to a slow exit).
 EXIT_INTERRUPT_WAIT_S = 60.0
 
 # Runs when the interpreter starts to exit, before daemon threads stop and before ``atexit``
@@ -221,20 +220,21 @@ class StoreWriter:
             )
 
     def _stop_before_exit(self) -> None:
-        """The interpreter is exiting: commit what is queued (up to ``EXIT_WAIT_S``), then
+        """The interpreter is exiting: commit what is queued (up to ``exit_wait_s``), then
         interrupt a writer still inside DuckDB, so that no daemon thread is in there when the
-        interpreter stops them (see ``EXIT_WAIT_S``). What it had not committed is counted as
-        dropped."""
+        interpreter stops them (see ``EXIT_INTERRUPT_WAIT_S``). What it had not committed is
+        counted as dropped."""
         if self._pid != os.getpid():
             return
-        self.shutdown(EXIT_WAIT_S)
+        wait_s = self.settings.exit_wait_s
+        self.shutdown(wait_s)
         thread = self._thread
         if thread is None or not thread.is_alive():
             return
         _logger.warning(
             "otel-perf: the store writer is still busy %.0f s into the process's exit; "
             "interrupting it (%s)",
-            EXIT_WAIT_S,
+            wait_s,
             self.address.describe(),
         )
         self._interrupted = True
