@@ -32,7 +32,7 @@ from opentelemetry.trace import SpanKind, get_current_span
 from otel_perf.settings import Settings, get_settings
 from processors import attributes as A
 from processors.attributes import attribute_dict, set_facts
-from processors.facts import summarize_db
+from processors.facts import request_path, summarize_db
 from processors.graphql.field_path import current_path as current_field_path
 from processors.memory import max_rss_bytes, max_rss_bytes_at, rss_bytes, rss_bytes_at
 from processors.root_fold import fold_deferred, fold_root
@@ -202,6 +202,10 @@ class PerfSpanProcessor(SpanProcessor):
                     self._start_operation(span, fields._context.trace_id, fields._start_time)
                 return
             if fields._kind is _SERVER:
+                # An excluded path (health checks...) is neither tracked nor queued: the store
+                # would drop it, and while the store is down it would count as dropped.
+                if self._settings.is_excluded(request_path(attrs)):
+                    return
                 kind = "request"
             elif attrs.get(A.OPERATION_KIND) is not None:
                 kind = "operation"
