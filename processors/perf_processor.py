@@ -243,7 +243,11 @@ class PerfSpanProcessor(SpanProcessor):
                     # A long trace's raw statements would wait in the writer's queue (a
                     # backlog of N+1 requests would hold every execution): fold it here.
                     if len(trace.db) > FOLD_ON_THREAD_ABOVE:
-                        trace.excluded = not fold_deferred(item, self._settings)
+                        try:
+                            trace.excluded = not fold_deferred(item, self._settings)
+                        except Exception:  # stored without facts, as a failed fold above
+                            trace.fold_later = False
+                            self.internal_errors += 1
                 if not trace.excluded and self._sink is not None:
                     self._sink.submit(item)
                 return

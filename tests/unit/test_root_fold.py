@@ -15,9 +15,16 @@ from otel_perf import pipeline
 from otel_perf.settings import Settings
 from otel_perf.storage import open_store, parse_address
 from processors import attributes as A
+from tests.unit.sinks import ListSink
 from tests.unit.spans import server_root
 
 MS = 1_000_000
+
+
+class FoldingSink(ListSink):
+    folds_roots = True  # as the store writer: roots may reach it unfolded
+
+
 T0 = 1_780_000_000_000_000_000  # the spans' own clock: durations are exact, not timed
 
 
@@ -155,10 +162,6 @@ def test_a_long_root_left_to_the_store_is_folded_before_it_waits_in_the_queue():
     down: a root with more statements than FOLD_ON_THREAD_ABOVE goes in folded, so a backlog of
     N+1 requests does not hold one tuple per execution."""
     from processors.perf_processor import FOLD_ON_THREAD_ABOVE, PerfSpanProcessor
-    from tests.unit.sinks import ListSink
-
-    class FoldingSink(ListSink):
-        folds_roots = True  # as the store writer
 
     sink = FoldingSink()
     provider = TracerProvider()
@@ -177,4 +180,23 @@ def test_a_long_root_left_to_the_store_is_folded_before_it_waits_in_the_queue():
     assert long_trace.db == []
     # Either way the span itself is left as it ended: nothing else reads it.
     assert A.DB_COUNT not in short_span.attributes and A.DB_COUNT not in long_span.attributes
+    provider.shutdown()
+
+
+def test_a_long_root_whose_fold_fails_is_still_queued_and_the_failure_counted(monkeypatch):
+    from processors import perf_processor
+
+    def broken(item, settings):
+        raise RuntimeError("fold failed")
+
+    monkeypatch.setattr(perf_processor, "fold_deferred", broken)
+    sink = FoldingSink()
+    processor = perf_processor.PerfSpanProcessor(sink, Settings())
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    long = [("SELECT 1", 1)] * (perf_processor.FOLD_ON_THREAD_ABOVE + 1)
+    request(provider.get_tracer("t"), 0, "/long/", long)
+    ((_, _, trace),) = sink.items  # the request still reaches the store
+    assert not trace.fold_later  # not folded again from half-released statements
+    assert processor.internal_errors == 1
     provider.shutdown()
