@@ -105,7 +105,6 @@ class LocalTrace:
         "cache_ns",
         "summary",
         "memory",
-        "excluded",
         "operations",
         "fold_later",
         "end_memory",
@@ -129,7 +128,6 @@ class LocalTrace:
         self.cache_ns = 0
         self.summary = None
         self.memory: tuple[float, float, float] | None = None
-        self.excluded = False
         self.operations: list[GraphQLOperation] = []
         # Folded by the store writer (processors/root_fold.py): the end's memory readings, taken
         # on the request thread, and the facts the writer derives, kept beside the span.
@@ -202,8 +200,8 @@ class PerfSpanProcessor(SpanProcessor):
                     self._start_operation(span, fields._context.trace_id, fields._start_time)
                 return
             if fields._kind is _SERVER:
-                # An excluded path (health checks...) is neither tracked nor queued: the store
-                # would drop it, and while the store is down it would count as dropped.
+                # An excluded path (health checks...): decided here, once. Not tracked, not
+                # queued (while the store is down, a queued one would count as dropped).
                 if self._settings.is_excluded(request_path(attrs)):
                     return
                 kind = "request"
@@ -244,11 +242,11 @@ class PerfSpanProcessor(SpanProcessor):
                     # backlog of N+1 requests would hold every execution): fold it here.
                     if len(trace.db) > FOLD_ON_THREAD_ABOVE:
                         try:
-                            trace.excluded = not fold_deferred(item, self._settings)
+                            fold_deferred(item, self._settings)
                         except Exception:  # stored without facts, as a failed fold above
                             trace.fold_later = False
                             self.internal_errors += 1
-                if not trace.excluded and self._sink is not None:
+                if self._sink is not None:
                     self._sink.submit(item)
                 return
             attributes = fields._attributes
@@ -325,11 +323,9 @@ class PerfSpanProcessor(SpanProcessor):
         if end_time is None:
             end_time = time.time_ns()
         try:
-            facts = fold_root(span, trace, end_time, rss_bytes(), max_rss_bytes(), self._settings)
-            if facts is None:
-                trace.excluded = True
-            else:
-                set_facts(span, facts)
+            set_facts(
+                span, fold_root(span, trace, end_time, rss_bytes(), max_rss_bytes(), self._settings)
+            )
         except Exception:
             self.internal_errors += 1
         # The wrapper references the span: drop it so the span is not kept in a reference

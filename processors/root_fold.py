@@ -18,23 +18,20 @@ from opentelemetry.trace import StatusCode
 
 from processors import attributes as A
 from processors.attributes import attribute_dict
-from processors.facts import endpoint_key, request_path, root_facts, summarize_db
+from processors.facts import endpoint_key, root_facts, summarize_db
 from processors.memory import memory_figures
 
 _NS_PER_MS = 1_000_000.0
 
 
-def fold_root(
-    span, trace, end_time: int, rss_end: int, maxrss_end: int, settings
-) -> dict[str, Any] | None:
-    """The root's facts (``perf.*`` attributes); None when its path is excluded from the
-    store. Sets ``trace.summary`` and ``trace.memory`` and releases the raw statements."""
+def fold_root(span, trace, end_time: int, rss_end: int, maxrss_end: int, settings) -> dict:
+    """The root's facts (``perf.*`` attributes). Sets ``trace.summary`` and ``trace.memory``
+    and releases the raw statements. (Excluded paths never get here: the processor does not
+    track them.)"""
     s = settings
     attrs = attribute_dict(span)
     facts: dict[str, Any] = {}
     if trace.kind == "request":
-        if s.is_excluded(request_path(attrs)):
-            return None
         facts[A.ENDPOINT] = endpoint_key(A.first(attrs, A.HTTP_METHOD), attrs.get(A.HTTP_ROUTE))
     summary = summarize_db(
         trace.db, int(s.slow_db_ms * _NS_PER_MS), s.n_plus_one_threshold, trace.db_overlap
@@ -64,18 +61,13 @@ def fold_root(
     return facts
 
 
-def fold_deferred(item, settings) -> bool:
+def fold_deferred(item, settings) -> None:
     """Fold a root the request thread left to the store (``trace.fold_later``), once: a
-    retried batch holds it again. False when its path is excluded: not stored."""
+    retried batch holds it again."""
     _kind, span, trace = item
-    if not getattr(trace, "fold_later", False) or trace.facts is not None:
-        return True
-    rss_end, maxrss_end = trace.end_memory
-    facts = fold_root(span, trace, span.end_time, rss_end, maxrss_end, settings)
-    if facts is None:
-        return False
-    trace.facts = facts
-    return True
+    if getattr(trace, "fold_later", False) and trace.facts is None:
+        rss_end, maxrss_end = trace.end_memory
+        trace.facts = fold_root(span, trace, span.end_time, rss_end, maxrss_end, settings)
 
 
 def root_attributes(span, trace):

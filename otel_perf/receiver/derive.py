@@ -65,7 +65,8 @@ def memory_of(attrs: dict):
 
 
 def derive_facts(span: RemoteSpan, kind: str, summary, settings: Settings) -> dict | None:
-    """What PerfSpanProcessor._fold sets on a root, from the received spans (None: excluded)."""
+    """What processors.root_fold.fold_root gives a local root, from the received spans
+    (None: an excluded path)."""
     s = settings
     attrs = span.attributes
     facts: dict = {}

@@ -418,8 +418,7 @@ class StoreWriter:
         kept = []  # a retry re-reads these only: what was sampled out is counted once
         for item in items:
             try:
-                if not fold_deferred(item, self.settings):
-                    continue  # a path excluded from the store (OTEL_PERF_EXCLUDE_PATHS)
+                fold_deferred(item, self.settings)
                 # Decided here, off the request path: the whole local trace is known.
                 weight = sampler.weight(item)
                 if not weight:
