@@ -183,12 +183,23 @@ def fingerprint_hex(fp: int) -> str:
     return format(fp & 0xFFFFFFFFFFFFFFFF, "016x")
 
 
-def root_facts(facts: dict, attrs, summary, duration_ms: float, error: bool, settings) -> None:
-    """The DB figures and flags of a local root, into ``facts``: one definition for the
-    in-process processor and the OTLP receiver (which derives them from received spans).
-    Counts always; flags only when true and groups only when they apply (each attribute costs
-    the SDK's validation on the request path; absent = false)."""
+def root_facts(kind: str, attrs, summary, duration_ms: float, span_error: bool, settings) -> dict:
+    """The endpoint, DB figures and flags of a local root: one definition for the in-process
+    processor (processors/root_fold.py) and the OTLP receiver (which derives them from
+    received spans). ``span_error``: the span's status is ERROR. Counts always; flags only
+    when true and groups only when they apply (each attribute costs the SDK's validation on
+    the request path; absent = false)."""
     s = settings
+    facts: dict = {}
+    if kind == "request":
+        facts[A.ENDPOINT] = endpoint_key(A.first(attrs, A.HTTP_METHOD), attrs.get(A.HTTP_ROUTE))
+    status = A.first(attrs, A.HTTP_STATUS)
+    # A handled exception (Django's Http404) also marks the span ERROR; when a status was
+    # sent, it decides. No status means the exception escaped: that is an error.
+    if isinstance(status, int) and not isinstance(status, bool):
+        error = status >= 500
+    else:
+        error = span_error
     facts[A.DB_COUNT] = summary.count
     facts[A.DB_TIME_MS] = summary.time_ms
     if duration_ms >= s.slow_request_ms:
@@ -220,3 +231,4 @@ def root_facts(facts: dict, attrs, summary, duration_ms: float, error: bool, set
         tenant = attrs.get(s.tenant_attribute)
         if tenant is not None:
             facts[A.TENANT] = str(tenant)
+    return facts

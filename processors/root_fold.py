@@ -12,13 +12,11 @@ One definition for both places a root can be folded:
 
 from __future__ import annotations
 
-from typing import Any
-
 from opentelemetry.trace import StatusCode
 
 from processors import attributes as A
 from processors.attributes import attribute_dict
-from processors.facts import endpoint_key, root_facts, summarize_db
+from processors.facts import root_facts, summarize_db
 from processors.memory import memory_figures
 
 _NS_PER_MS = 1_000_000.0
@@ -30,25 +28,16 @@ def fold_root(span, trace, end_time: int, rss_end: int, maxrss_end: int, setting
     track them.)"""
     s = settings
     attrs = attribute_dict(span)
-    facts: dict[str, Any] = {}
-    if trace.kind == "request":
-        facts[A.ENDPOINT] = endpoint_key(A.first(attrs, A.HTTP_METHOD), attrs.get(A.HTTP_ROUTE))
     summary = summarize_db(
         trace.db, int(s.slow_db_ms * _NS_PER_MS), s.n_plus_one_threshold, trace.db_overlap
     )
     trace.summary = summary
     trace.db = []  # release the raw statements early
     duration_ms = (end_time - span.start_time) / _NS_PER_MS
-    status = A.first(attrs, A.HTTP_STATUS)
-    # A handled exception (Django's Http404) also marks the span ERROR; when a status was
-    # sent, it decides. No status means the exception escaped: that is an error.
-    if isinstance(status, int):
-        error = status >= 500
-    else:
-        error = span.status.status_code is StatusCode.ERROR
+    span_error = span.status.status_code is StatusCode.ERROR
+    facts = root_facts(trace.kind, attrs, summary, duration_ms, span_error, s)
     memory = memory_figures(trace.rss_start, trace.maxrss_start, rss_end, maxrss_end)
     trace.memory = memory
-    root_facts(facts, attrs, summary, duration_ms, error, s)
     facts[A.MEMORY_USAGE_MB] = round(memory[0], 3)
     facts[A.MEMORY_DELTA_MB] = round(memory[1], 3)
     facts[A.MEMORY_PEAK_MB] = round(memory[2], 3)

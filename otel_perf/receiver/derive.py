@@ -13,13 +13,7 @@ from __future__ import annotations
 from otel_perf.receiver.spans import STATUS_ERROR, RemoteSpan
 from otel_perf.settings import Settings
 from processors import attributes as A
-from processors.facts import (
-    endpoint_key,
-    fingerprint_hex,
-    request_path,
-    root_facts,
-    summarize_db,
-)
+from processors.facts import fingerprint_hex, request_path, root_facts, summarize_db
 
 _NS_PER_MS = 1_000_000.0
 
@@ -67,18 +61,9 @@ def memory_of(attrs: dict):
 def derive_facts(span: RemoteSpan, kind: str, summary, settings: Settings) -> dict | None:
     """What processors.root_fold.fold_root gives a local root, from the received spans
     (None: an excluded path)."""
-    s = settings
     attrs = span.attributes
-    facts: dict = {}
-    if kind == "request":
-        if s.is_excluded(request_path(attrs)):
-            return None
-        facts[A.ENDPOINT] = endpoint_key(A.first(attrs, A.HTTP_METHOD), attrs.get(A.HTTP_ROUTE))
+    if kind == "request" and settings.is_excluded(request_path(attrs)):
+        return None
     duration_ms = (span.end_time - span.start_time) / _NS_PER_MS
-    status = A.first(attrs, A.HTTP_STATUS)
-    if isinstance(status, int) and not isinstance(status, bool):
-        error = status >= 500
-    else:
-        error = span.status_code == STATUS_ERROR
-    root_facts(facts, attrs, summary, duration_ms, error, s)
-    return facts
+    span_error = span.status_code == STATUS_ERROR
+    return root_facts(kind, attrs, summary, duration_ms, span_error, settings)
