@@ -185,24 +185,58 @@ WHERE last_seen >= $start AND last_seen < $end AND """
 )
 
 # -- slow_queries -----------------------------------------------------------------------------
-# The page and the summary in one statement (one read of the table; DuckLake costs about
-# 12 ms per table read before any row, measured): the summary's figures on every row, and
-# one row of NULL page columns when the page is empty.
-SLOW_OPERATIONS = """
-WITH slow AS (
-    SELECT * FROM graphql_operations
-    WHERE timestamp >= $start AND timestamp < $end AND duration_ms >= $slow_ms
-), summary AS (
-    SELECT count(*) AS rows, sum(weight) AS total,
-           sum(duration_ms * weight) / sum(weight) AS avg_ms, max(duration_ms) AS slowest_ms
-    FROM slow
-), page AS (
-    SELECT span_id, operation_name, query_hash, duration_ms, complexity_score,
+# The page and the summary in one statement: the summary's figures on every row, and one row
+# of NULL page columns when the page is empty. Two forms, by store kind:
+#
+# - DuckLake (SLOW_OPERATIONS): one read of the table, as DuckLake costs each table read a few
+#   ms before any row (its catalog, the Parquet footer). ``slow`` is read twice, so DuckDB
+#   materialises it: every column of every slow operation.
+# - a plain .duckdb file (SLOW_OPERATIONS_TWO_READS): the summary reads three narrow columns,
+#   and the page is a plain top-N, which DuckDB answers by row id, fetching the wide columns
+#   (document text, variables) of the page's rows only. The file is opened per request, so its
+#   blocks are read afresh each time, and materialising the wide columns of every slow
+#   operation cost more than the second read: at 10M requests (1M operations, 29,538 slow),
+#   48 ms against 59 ms per query, medians of 7, and the report's p95 123 ms with the one-read
+#   form (benchmarks.reports, 2026-12-06). On DuckLake the two reads cost 57 ms against 38.
+_SLOW_WHERE = "timestamp >= $start AND timestamp < $end AND duration_ms >= $slow_ms"
+_SLOW_COLUMNS = """span_id, operation_name, query_hash, duration_ms, complexity_score,
            database_queries, memory_usage_mb, cache_hits, cache_misses, timestamp, query_text,
            variables, parsing_ms, validation_ms, execution_ms, database_ms, cache_ms,
-           operation_type, error, n_plus_one_count, endpoint
+           operation_type, error, n_plus_one_count, endpoint"""
+_SLOW_SUMMARY = """SELECT count(*) AS rows, sum(weight) AS total,
+           sum(duration_ms * weight) / sum(weight) AS avg_ms, max(duration_ms) AS slowest_ms"""
+_SLOW_ORDER = "duration_ms DESC, timestamp DESC, span_id"
+
+SLOW_OPERATIONS = f"""
+WITH slow AS (
+    SELECT * FROM graphql_operations
+    WHERE {_SLOW_WHERE}
+), summary AS (
+    {_SLOW_SUMMARY}
     FROM slow
-    ORDER BY duration_ms DESC, timestamp DESC, span_id
+), page AS (
+    SELECT {_SLOW_COLUMNS}
+    FROM slow
+    ORDER BY {_SLOW_ORDER}
+    LIMIT $limit OFFSET $offset
+)
+SELECT * FROM summary LEFT JOIN page ON true
+ORDER BY page.duration_ms DESC, page.timestamp DESC, page.span_id
+"""
+
+# "ducklake" or "duckdb": the kind of store the cursor reads.
+STORE_TYPE = "SELECT type FROM duckdb_databases() WHERE database_name = current_database()"
+
+SLOW_OPERATIONS_TWO_READS = f"""
+WITH summary AS (
+    {_SLOW_SUMMARY}
+    FROM graphql_operations
+    WHERE {_SLOW_WHERE}
+), page AS (
+    SELECT {_SLOW_COLUMNS}
+    FROM graphql_operations
+    WHERE {_SLOW_WHERE}
+    ORDER BY {_SLOW_ORDER}
     LIMIT $limit OFFSET $offset
 )
 SELECT * FROM summary LEFT JOIN page ON true
