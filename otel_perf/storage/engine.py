@@ -3,6 +3,16 @@
 The extensions come from their PyPI packages (``duckdb-extension-*==1.5.5``), loaded by path:
 nothing is downloaded at run time, and autoloading is off so a missing package is a clear error
 rather than a network call.
+
+DuckDB checks an extension's signature at each ``LOAD``: it hashes the whole file (33-34 MiB
+each for the SQLite scanner and DuckLake), about 0.3 s of CPU per file, and it holds the GIL
+while it does, so every Python thread of the process stops. The store writer opens a new
+connection every few minutes (``writer.SESSION_COMMITS``), and a thread spinning beside such
+an open measured pauses of 120-250 ms per ``LOAD`` (2026-12-06, /tmp/diag/gil3.py: LOAD 300-420
+ms with the check; 1-43 ms and pauses of 0-21 ms without). So each process has DuckDB check
+the files it loads once, on its first connection, and later connections load the same files
+(same device, inode, size and modification time: checked afresh if they changed) without the
+check. A connection that loads anything else is opened with the check.
 """
 
 from __future__ import annotations
@@ -39,26 +49,56 @@ def _extension_path(package: str, name: str) -> str:
     return path
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(
-        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+def connect(checked: bool = False) -> duckdb.DuckDBPyConnection:
+    """A new DuckDB instance. ``checked``: every extension it will load had its signature
+    checked by DuckDB in this process, and is unchanged since (``_all_checked``)."""
+    config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    if checked:
+        config["allow_unsigned_extensions"] = True
+    return duckdb.connect(config=config)
+
+
+# Extension files DuckDB checked the signature of in this process: path -> the file's identity
+# then. A forked child inherits it, and the files with it.
+_checked: dict[str, tuple[int, int, int, int]] = {}
+
+
+def _identity(path: str) -> tuple[int, int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _all_checked(paths: list[str]) -> bool:
+    return bool(paths) and all(
+        _checked.get(path) is not None and _checked[path] == _identity(path) for path in paths
     )
-    return con
 
 
-def _load_ducklake(con: duckdb.DuckDBPyConnection, postgres: bool = False) -> None:
-    if postgres:
-        scanner = _extension_path("duckdb_extension_postgres_scanner", "postgres_scanner")
-    else:
-        scanner = _extension_path("duckdb_extension_sqlite_scanner", "sqlite_scanner")
-    con.execute(f"LOAD '{scanner}'")
-    con.execute(f"LOAD '{_extension_path('duckdb_extension_ducklake', 'ducklake')}'")
+def _extensions(address: StoreAddress, read_only: bool, key: str) -> list[str]:
+    """The extension files ``attach`` loads for ``address``, in order."""
+    paths = []
+    if address.kind == "ducklake":
+        if address.catalog:
+            paths.append(_extension_path("duckdb_extension_postgres_scanner", "postgres_scanner"))
+        else:
+            paths.append(_extension_path("duckdb_extension_sqlite_scanner", "sqlite_scanner"))
+        paths.append(_extension_path("duckdb_extension_ducklake", "ducklake"))
+    if key and not read_only and address.kind in ("ducklake", "duckdb"):
+        # Writing encrypted files needs httpfs' OpenSSL; without it DuckDB has a read-only
+        # crypto module (reading an encrypted store works without it).
+        paths.append(_extension_path("duckdb_extension_httpfs", "httpfs"))
+    return paths
 
 
-def _load_httpfs(con: duckdb.DuckDBPyConnection) -> None:
-    # Writing encrypted files needs httpfs' OpenSSL; without it DuckDB has a read-only crypto
-    # module (reading an encrypted store works without it).
-    con.execute(f"LOAD '{_extension_path('duckdb_extension_httpfs', 'httpfs')}'")
+def _load(con: duckdb.DuckDBPyConnection, paths: list[str], checked: bool) -> None:
+    for path in paths:
+        identity = _identity(path)  # before the load: a file replaced meanwhile is not trusted
+        con.execute(f"LOAD {_sql_string(path)}")
+        if not checked and identity is not None:
+            _checked[path] = identity  # DuckDB checked this file's signature just now
 
 
 def _encryption_key() -> str:
@@ -102,21 +142,23 @@ def attach(
     read_only: bool = False,
     encryption_key: str | None = None,
     inline_row_limit: int | None = None,
+    checked: bool = False,
 ) -> None:
     """Attach the store as ``perf`` and make it the default database. ``encryption_key``
     (default: OTEL_PERF_ENCRYPTION_KEY) encrypts a .duckdb file, and makes a DuckLake writer
     write encrypted data files (docs/operations.md). ``inline_row_limit`` (default:
     OTEL_PERF_INLINE_ROW_LIMIT): a DuckLake writer's commits of at most this many rows per
-    table stay in the catalog instead of a Parquet file each (maintenance flushes them)."""
+    table stay in the catalog instead of a Parquet file each (maintenance flushes them).
+    ``checked``: ``con`` was opened with ``connect(checked=True)``."""
     key = _encryption_key() if encryption_key is None else encryption_key
     if inline_row_limit is None:
         inline_row_limit = _inline_row_limit()
     try:
+        _load(con, _extensions(address, read_only, key), checked)
         if address.kind == "ducklake" and address.catalog:
             # Several hosts: the catalog in PostgreSQL, the data folder shared (or a URL).
             if not read_only and "://" not in address.path:
                 os.makedirs(address.data_path, exist_ok=True)
-            _load_ducklake(con, postgres=True)
             target = "ducklake:postgres:" + address.catalog
         elif address.kind == "ducklake":
             if read_only and not os.path.exists(address.catalog_path):
@@ -124,7 +166,6 @@ def attach(
             if not read_only:
                 os.makedirs(address.data_path, exist_ok=True)
                 _prepare_catalog(address.catalog_path)
-            _load_ducklake(con)
             target = "ducklake:sqlite:" + address.catalog_path
         if address.kind == "ducklake":
             options = [
@@ -138,7 +179,6 @@ def attach(
             else:
                 options.append(f"DATA_INLINING_ROW_LIMIT {int(inline_row_limit)}")
                 if key:
-                    _load_httpfs(con)
                     options.append("ENCRYPTED")
             attach_sql = f"ATTACH {_sql_string(target)} AS {ALIAS} ({', '.join(options)})"
             if address.catalog and not read_only:
@@ -155,8 +195,6 @@ def attach(
                 os.makedirs(os.path.dirname(address.path), exist_ok=True)
             options = ["READ_ONLY"] if read_only else []
             if key:
-                if not read_only:
-                    _load_httpfs(con)
                 options.append(f"ENCRYPTION_KEY {_sql_string(key)}")
             mode = f" ({', '.join(options)})" if options else ""
             con.execute(f"ATTACH {_sql_string(address.path)} AS {ALIAS}{mode}")
@@ -184,7 +222,9 @@ def open_store(
     inline_row_limit: int | None = None,
     on_connect=None,
 ) -> duckdb.DuckDBPyConnection:
-    con = connect()
+    key = _encryption_key() if encryption_key is None else encryption_key
+    checked = _all_checked(_extensions(address, read_only, key))
+    con = connect(checked)
     if on_connect is not None:
         on_connect(con)
     try:
@@ -194,7 +234,7 @@ def open_store(
             # but never in the user's source tree).
             spill = os.path.join(address.lock_dir, ".duckdb_tmp")
             con.execute(f"SET temp_directory = {_sql_string(spill)}")
-        attach(con, address, read_only, encryption_key, inline_row_limit)
+        attach(con, address, read_only, key, inline_row_limit, checked)
     except BaseException:
         con.close()
         raise
