@@ -32,15 +32,13 @@ from opentelemetry.trace import SpanKind, get_current_span
 from otel_perf.settings import Settings, get_settings
 from processors import attributes as A
 from processors.attributes import attribute_dict, set_facts
-from processors.facts import request_path, summarize_db
+from processors.facts import request_path
 from processors.graphql.field_path import current_path as current_field_path
 from processors.memory import max_rss_bytes, max_rss_bytes_at, rss_bytes, rss_bytes_at
-from processors.root_fold import fold_deferred, fold_root
+from processors.root_fold import fold_deferred, fold_operation, fold_root
 
 _logger = logging.getLogger("otel_perf")
-_NS_PER_MS = 1_000_000.0
 _SQLALCHEMY_SCOPE = "opentelemetry.instrumentation.sqlalchemy"
-_MIB = 1024.0 * 1024.0
 
 
 # A root left to the store writer is folded on its own thread all the same when it ran more
@@ -139,7 +137,16 @@ class LocalTrace:
 class GraphQLOperation:
     """A GraphQL operation span inside a local trace: where its share of the trace starts."""
 
-    __slots__ = ("span", "db_start", "cache_start", "rss_start", "summary", "memory")
+    __slots__ = (
+        "span",
+        "db_start",
+        "cache_start",
+        "rss_start",
+        "summary",
+        "memory",
+        "end",
+        "facts",
+    )
 
     def __init__(self, span: Span, trace: LocalTrace, start_ns: int) -> None:
         self.span = span
@@ -148,6 +155,10 @@ class GraphQLOperation:
         self.rss_start = rss_bytes_at(start_ns)
         self.summary = None
         self.memory: tuple[float, float] | None = None
+        # Folded by the store writer (trace.fold_later): where the operation ended, as
+        # (statements so far, (cache hits, misses, ns) so far, RSS), and the facts folded then.
+        self.end: tuple[int, tuple[int, int, int], int] | None = None
+        self.facts: dict | None = None
 
 
 class PerfSpanProcessor(SpanProcessor):
@@ -337,39 +348,19 @@ class PerfSpanProcessor(SpanProcessor):
         self, span: Span, trace: LocalTrace, operation: GraphQLOperation, end, end_time=None
     ) -> None:
         try:
-            self._fold_operation(span, trace, operation)
+            cache = (trace.cache_hits, trace.cache_misses, trace.cache_ns)
+            if trace.fold_later:  # what only this thread can read now; the writer folds it
+                operation.end = (len(trace.db), cache, rss_bytes())
+            else:
+                facts = fold_operation(
+                    trace, operation, len(trace.db), cache, rss_bytes(), self._settings
+                )
+                set_facts(span, facts)
+            trace.operations.append(operation)
         except Exception:
             self.internal_errors += 1
         _unwrap_end(span)
         end(end_time)
-
-    def _fold_operation(self, span: Span, trace: LocalTrace, operation: GraphQLOperation) -> None:
-        """The operation's share of the trace: statements and cache calls since it started."""
-        s = self._settings
-        summary = summarize_db(
-            trace.db[operation.db_start :],
-            int(s.slow_db_ms * _NS_PER_MS),
-            s.n_plus_one_threshold,
-            trace.db_overlap,
-        )
-        hits0, misses0, ns0 = operation.cache_start
-        rss_end = rss_bytes()
-        operation.summary = summary
-        operation.memory = (rss_end / _MIB, (rss_end - operation.rss_start) / _MIB)
-        facts: dict[str, Any] = {
-            A.DB_COUNT: summary.count,
-            A.DB_TIME_MS: summary.time_ms,
-            A.CACHE_HITS: trace.cache_hits - hits0,
-            A.CACHE_MISSES: trace.cache_misses - misses0,
-            A.CACHE_TIME_MS: (trace.cache_ns - ns0) / _NS_PER_MS,
-            A.MEMORY_USAGE_MB: round(operation.memory[0], 3),
-            A.MEMORY_DELTA_MB: round(operation.memory[1], 3),
-        }
-        if summary.n_plus_one:
-            facts[A.N_PLUS_ONE] = True
-            facts[A.N_PLUS_ONE_COUNT] = len(summary.n_plus_one)
-        set_facts(span, facts)
-        trace.operations.append(operation)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def open_traces(self) -> int:

@@ -12,7 +12,7 @@ import pyarrow as pa
 from otel_perf.storage import schema
 from processors import attributes as A
 from processors.facts import endpoint_key, request_path, suggestion
-from processors.root_fold import root_attributes
+from processors.root_fold import operation_attributes, root_attributes
 
 _NS_PER_MS = 1_000_000.0
 
@@ -218,7 +218,7 @@ class Batch:
     def _add_graphql(self, trace, base, endpoint, resource, host_name, instance_id) -> None:
         for operation in trace.operations:
             span = operation.span
-            attrs = span.attributes
+            attrs = operation_attributes(operation)
             summary = operation.summary
             memory = operation.memory or (None, None)
             duration_ms = (span.end_time - span.start_time) / _NS_PER_MS

@@ -9,7 +9,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, set_span_in_context
+from opentelemetry.trace import SpanKind, set_span_in_context, use_span
 
 from otel_perf import pipeline
 from otel_perf.settings import Settings
@@ -45,6 +45,40 @@ def request(tracer, i: int, path: str, statements: list[tuple[str, int]], status
     return root
 
 
+def graphql_request(tracer, processor, i: int):
+    """A request at T0 + i s: one statement, then a GraphQL operation that runs an N+1 of six
+    statements (2 ms each) and reads the cache once (a hit, 1 ms)."""
+    start = T0 + i * 1_000 * MS
+    root = server_root(tracer, start, "graphql/", "/graphql/")
+    context = set_span_in_context(root)
+    db = tracer.start_span("SELECT", kind=SpanKind.CLIENT, context=context, start_time=start)
+    db.set_attribute("db.statement", "SELECT * FROM session")
+    db.end(end_time=start + MS)
+    op_start = start + MS
+    operation = tracer.start_span(
+        "query GetBooks",
+        context=context,
+        start_time=op_start,
+        attributes={
+            A.GRAPHQL_PARSING_MS: 0.25,
+            A.GRAPHQL_OPERATION_NAME: "GetBooks",
+            A.GRAPHQL_OPERATION_TYPE: "query",
+        },
+    )
+    inside = set_span_in_context(operation)
+    at = op_start
+    for n in range(6):
+        db = tracer.start_span("SELECT", kind=SpanKind.CLIENT, context=inside, start_time=at)
+        db.set_attribute("db.statement", f"SELECT * FROM author WHERE id = {n}")
+        at += 2 * MS
+        db.end(end_time=at)
+    with use_span(operation, end_on_exit=False):
+        processor.record_cache(1, 0, MS)
+    operation.end(end_time=at + MS)
+    root.end(end_time=at + 2 * MS)
+    return root
+
+
 def workload(tracer) -> list:
     """Ordinary, N+1, slow statement, slow request, server error, excluded path."""
     return [
@@ -67,7 +101,8 @@ def run(store: str, exporter: InMemorySpanExporter | None):
     if exporter is not None:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     pipeline.attach_store(processor, provider.resource.attributes)
-    roots = workload(provider.get_tracer("t"))
+    tracer = provider.get_tracer("t")
+    roots = [*workload(tracer), graphql_request(tracer, processor, 6)]
     stats = pipeline.stats()
     provider.shutdown()
     return roots, stats
@@ -91,11 +126,16 @@ def rows(store: str) -> dict:
                 "FROM db_statements ORDER BY timestamp, fingerprint"
             ).fetchall(),
             "n_plus_one": con.execute(
-                "SELECT endpoint, statement, executions, total_ms FROM n_plus_one"
+                "SELECT endpoint, statement, executions, total_ms FROM n_plus_one ORDER BY endpoint"
             ).fetchall(),
             "memory": con.execute(
                 "SELECT count(*) FILTER (memory_usage_mb > 0) FROM requests"
             ).fetchone()[0],
+            "graphql_operations": con.execute(
+                "SELECT operation_name, duration_ms, database_queries, database_ms, cache_hits, "
+                "cache_misses, cache_ms, n_plus_one_count, memory_usage_mb > 0 "
+                "FROM graphql_operations"
+            ).fetchall(),
         }
     finally:
         con.close()
@@ -113,13 +153,15 @@ def test_the_writer_folds_a_root_only_the_store_reads_and_stores_the_same_rows(t
     run(str(tmp_path / "exported"), exporter)
     # Only the store read the roots: the request thread left them without facts.
     assert all(A.DB_COUNT not in root.attributes for root in alone_roots)
+    operations = [s for s in exporter.get_finished_spans() if s.name == "query GetBooks"]
+    assert operations[0].attributes[A.DB_COUNT] == 6  # exported: the operation's facts as tags
     # An exporter reads them: the facts are tags of the exported root.
     by_path = {
         s.attributes["url.path"]: s.attributes
         for s in exporter.get_finished_spans()
         if s.kind == SpanKind.SERVER
     }
-    assert len(by_path) == 6
+    assert len(by_path) == 7
     assert by_path["/books/"][A.DB_COUNT] == 1
     assert by_path["/books/n/"][A.N_PLUS_ONE_COUNT] == 1
     assert by_path["/slow/"][A.SLOW] is True
@@ -133,6 +175,7 @@ def test_the_writer_folds_a_root_only_the_store_reads_and_stores_the_same_rows(t
         ("GET /slow-sql/", 1, 0, False),
         ("GET /slow/", 1, 0, True),
         ("GET /fails/", 1, 0, False),
+        ("GET /graphql/", 7, 1, False),
     ]
     requests = {r[0]: r for r in alone["requests"]}
     assert requests["GET /fails/"][2] is True  # error
@@ -140,9 +183,15 @@ def test_the_writer_folds_a_root_only_the_store_reads_and_stores_the_same_rows(t
     assert requests["GET /slow-sql/"][7] == pytest.approx(600.0)
     assert requests["GET /books/n/"][3] == pytest.approx(8.0)  # duration_ms
     assert alone["n_plus_one"] == [
-        ("GET /books/n/", "SELECT * FROM a WHERE id = ?", 7, pytest.approx(7.0))
+        ("GET /books/n/", "SELECT * FROM a WHERE id = ?", 7, pytest.approx(7.0)),
+        ("GET /graphql/", "SELECT * FROM author WHERE id = ?", 6, pytest.approx(12.0)),
     ]
-    assert alone["memory"] == 5  # memory read at each request's end, stored with it
+    assert alone["memory"] == 6  # memory read at each request's end, stored with it
+    # The operation's own share: its six statements (not the session lookup before it), its
+    # N+1, its cache hit, wherever it was folded.
+    assert alone["graphql_operations"] == [
+        ("GetBooks", pytest.approx(13.0), 6, pytest.approx(12.0), 1, 0, 1.0, 1, True)
+    ]
     # The excluded request is neither stored nor counted as dropped.
     assert alone_stats["requests_dropped"] == 0
 
@@ -180,6 +229,27 @@ def test_a_long_root_left_to_the_store_is_folded_before_it_waits_in_the_queue():
     assert long_trace.db == []
     # Either way the span itself is left as it ended: nothing else reads it.
     assert A.DB_COUNT not in short_span.attributes and A.DB_COUNT not in long_span.attributes
+    provider.shutdown()
+
+
+def test_an_operation_left_to_the_store_is_noted_where_it_ended_and_folded_with_its_root():
+    from processors.perf_processor import PerfSpanProcessor
+    from processors.root_fold import fold_deferred
+
+    sink = FoldingSink()
+    processor = PerfSpanProcessor(sink, Settings())
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    graphql_request(provider.get_tracer("t"), processor, 0)
+    ((kind, root, trace),) = sink.items
+    (operation,) = trace.operations
+    # The request thread only noted where it ended: 7 statements so far, 1 cache hit.
+    assert operation.facts is None and operation.end[:2] == (7, (1, 0, MS))
+    assert A.DB_COUNT not in operation.span.attributes
+    fold_deferred((kind, root, trace), Settings())
+    assert operation.facts[A.DB_COUNT] == 6 and operation.facts[A.N_PLUS_ONE_COUNT] == 1
+    assert operation.facts[A.CACHE_HITS] == 1
+    assert trace.facts[A.DB_COUNT] == 7  # the root's own fold, after the operation's
     provider.shutdown()
 
 
