@@ -5,11 +5,12 @@ nothing is downloaded at run time, and autoloading is off so a missing package i
 rather than a network call.
 
 DuckDB checks an extension's signature at each ``LOAD``: it hashes the whole file (33-34 MiB
-each for the SQLite scanner and DuckLake), about 0.3 s of CPU per file, and it holds the GIL
-while it does, so every Python thread of the process stops. The store writer opens a new
-connection every few minutes (``writer.SESSION_COMMITS``), and a thread spinning beside such
-an open measured pauses of 120-250 ms per ``LOAD`` (2026-12-06, /tmp/diag/gil3.py: LOAD 300-420
-ms with the check; 1-43 ms and pauses of 0-21 ms without). So each process has DuckDB check
+each for the SQLite scanner and DuckLake), and it holds the GIL while it does, so every Python
+thread of the process stops. The store writer opens a new connection every few minutes
+(``writer.SESSION_COMMITS``), and a thread spinning beside such an open measured pauses of
+120-250 ms per ``LOAD`` (2026-12-06, /tmp/diag/gil3.py: LOAD 300-420 ms of wall time with the
+check; 1-43 ms and pauses of 0-21 ms without; the writer's whole reopening went from 395 to
+109 ms of CPU). So each process has DuckDB check
 the files it loads once, on its first connection, and later connections load the same files
 (same device, inode, size and modification time: checked afresh if they changed) without the
 check. A connection that loads anything else is opened with the check.
@@ -73,7 +74,7 @@ def _identity(path: str) -> tuple[int, int, int, int] | None:
 
 def _all_checked(paths: list[str]) -> bool:
     return bool(paths) and all(
-        _checked.get(path) is not None and _checked[path] == _identity(path) for path in paths
+        path in _checked and _checked[path] == _identity(path) for path in paths
     )
 
 
@@ -95,9 +96,10 @@ def _extensions(address: StoreAddress, read_only: bool, key: str) -> list[str]:
 
 def _load(con: duckdb.DuckDBPyConnection, paths: list[str], checked: bool) -> None:
     for path in paths:
-        identity = _identity(path)  # before the load: a file replaced meanwhile is not trusted
+        # Taken before the load: a file replaced meanwhile is not trusted later.
+        identity = None if checked else _identity(path)
         con.execute(f"LOAD {_sql_string(path)}")
-        if not checked and identity is not None:
+        if identity is not None:
             _checked[path] = identity  # DuckDB checked this file's signature just now
 
 

@@ -49,16 +49,17 @@ WRITER_THREADS = 1
 
 # Commits after which the writer closes its connection and opens a new one. A DuckLake
 # connection keeps something of every commit it makes (duckdb 1.5.5: in its object cache and
-# in untagged native memory, about 35 KB per commit of 800 requests in a writer loop, 43 KB
-# per commit of 10 or 50 requests (2026-12-06); a .duckdb file's connection stays flat;
-# Python's own objects stay flat; DETACH and ATTACH on the same connection does not free it,
-# closing it does): an app worker grew about 1 MB a minute for as long as it ran. A new
-# connection starts from nothing. Opening one costs about 0.11 s of process CPU (0.4 s of
-# wall time) since the extensions' signatures are checked once per process (engine.py; 0.4 s
-# and 1.0 s before), and the longest pause it causes the app's threads is now tens of ms
-# instead of 120-250 ms. That made renewing three times as often affordable: at 43 KB a
-# commit, a worker's malloc'ed memory saws up by about 2 MB between renewals instead of 6.5,
-# renewing about every 100 s at the default flush interval (2 s).
+# in untagged native memory; about 35 KB per commit of 800 requests in a writer loop on
+# 2026-11-25, 43 KB per commit of 10 or 50 requests on 2026-12-06; a .duckdb file's
+# connection stays flat; Python's own objects stay flat; DETACH and ATTACH on the same
+# connection does not free it, closing it does): an app worker grew about 1 MB a minute for
+# as long as it ran. A new connection starts from nothing. Opening one costs about 0.11 s of
+# process CPU (0.4 s of wall time) since the extensions' signatures are checked once per
+# process (engine.py; 0.4 s and 1.0 s before), and the longest pause it causes the app's
+# threads is now tens of ms instead of 120-250 ms. That made renewing three times as often
+# affordable: at 43 KB a commit, a worker's malloc'ed memory saws up by about 2 MB between
+# renewals instead of 6.5 (computed), renewing about every 100 s at the default flush
+# interval (2 s).
 SESSION_COMMITS = 50
 
 # A process's exit waits up to ``exit_wait_s`` (OTEL_PERF_EXIT_WAIT_S, 10 s) for its writer to

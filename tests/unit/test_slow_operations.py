@@ -105,6 +105,6 @@ def test_the_report_reads_the_store_kind_it_is_given(store):
     assert con.execute(Q.STORE_TYPE).fetchone()[0] == kind
     params = Params(start=T0, end=T0 + timedelta(hours=2), limit=5, offset=3)
     body = slow_queries.report(con, params, Settings(slow_query_ms=SLOW_MS), T0)
-    _summary, page = truth(rows, T0, T0 + timedelta(hours=2), 5, 3)
+    summary, page = truth(rows, T0, T0 + timedelta(hours=2), 5, 3)
     assert [int(op["id"], 16) for op in body["slow_queries"]] == page
-    assert body["pagination"]["total"] == _summary["rows"]
+    assert body["pagination"]["total"] == summary["rows"]
