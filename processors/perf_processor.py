@@ -35,6 +35,7 @@ from processors.attributes import attribute_dict, set_facts
 from processors.facts import request_path
 from processors.graphql.field_path import current_path as current_field_path
 from processors.memory import max_rss_bytes, max_rss_bytes_at, rss_bytes, rss_bytes_at
+from processors.operation_record import OperationRecord, StoreOperation
 from processors.root_fold import fold_deferred, fold_operation, fold_root
 
 _logger = logging.getLogger("otel_perf")
@@ -51,6 +52,19 @@ _current_field_path = current_field_path.get
 # The SDK's own span classes (``_Span`` is what its tracer creates), whose fields the hot path
 # reads directly; a subclass defined elsewhere goes through ``_PublicFields``.
 _SDK_SPANS = frozenset((Span, *Span.__subclasses__()))
+
+
+def store_operation(tracer, parent, name: str, start_ns: int, attributes: dict):
+    """A GraphQL operation under ``parent`` (the current span) as a record, when ``tracer``'s
+    provider has our processor as its only one and that processor left the trace to the store;
+    else None (the caller starts a span, as with any other tracer)."""
+    processors = getattr(getattr(tracer, "span_processor", None), "_span_processors", None)
+    if type(processors) is not tuple or len(processors) != 1:
+        return None
+    processor = processors[0]
+    if not isinstance(processor, PerfSpanProcessor):
+        return None
+    return processor.store_operation(parent, name, start_ns, attributes, tracer.id_generator)
 
 
 def _unwrap_end(span) -> None:
@@ -148,8 +162,8 @@ class GraphQLOperation:
         "facts",
     )
 
-    def __init__(self, span: Span, trace: LocalTrace, start_ns: int) -> None:
-        self.span = span
+    def __init__(self, span, trace: LocalTrace, start_ns: int) -> None:
+        self.span = span  # the SDK span, or an OperationRecord when only the store reads it
         self.db_start = len(trace.db)
         self.cache_start = (trace.cache_hits, trace.cache_misses, trace.cache_ns)
         self.rss_start = rss_bytes_at(start_ns)
@@ -321,6 +335,26 @@ class PerfSpanProcessor(SpanProcessor):
             return  # a GraphQL operation outside any request: exported, not stored
         operation = GraphQLOperation(span, trace, start_ns)
         span.end = functools.partial(self._end_operation, span, trace, operation, span.end)
+
+    def store_operation(self, parent: Span, name: str, start_ns: int, attributes: dict, ids):
+        """A GraphQL operation starting under ``parent`` as a record (processors/
+        operation_record.py) when the store alone reads its trace, else None (the caller
+        starts a span). ``ids``: the tracer's id generator, for the record's span id."""
+        context = parent.get_span_context()
+        trace = self._traces.get(context.trace_id)
+        if trace is None or not trace.fold_later:
+            return None
+        record = OperationRecord(name, context, ids.generate_span_id(), start_ns, attributes)
+        return StoreOperation(record, GraphQLOperation(record, trace, start_ns), trace, self)
+
+    def end_store_operation(self, trace: LocalTrace, operation: GraphQLOperation) -> None:
+        """A recorded operation ended: note where, as ``_end_operation`` does for a span."""
+        try:
+            cache = (trace.cache_hits, trace.cache_misses, trace.cache_ns)
+            operation.end = (len(trace.db), cache, rss_bytes())
+            trace.operations.append(operation)
+        except Exception:
+            self.internal_errors += 1
 
     def _evict_oldest(self) -> None:
         try:

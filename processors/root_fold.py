@@ -22,6 +22,7 @@ from opentelemetry.trace import StatusCode
 from processors import attributes as A
 from processors.attributes import attribute_dict
 from processors.facts import root_facts, summarize_db
+from processors.graphql.variables import variables_json
 from processors.memory import memory_figures
 
 _NS_PER_MS = 1_000_000.0
@@ -98,6 +99,11 @@ def fold_deferred(item, settings) -> None:
                 operation.facts = fold_operation(
                     trace, operation, db_end, cache_end, rss_end, settings
                 )
+                variables = getattr(operation.span, "variables", None)  # a record's, raw
+                if variables:
+                    operation.facts[A.GRAPHQL_VARIABLES] = variables_json(
+                        variables, settings.redact_variables
+                    )
         rss_end, maxrss_end = trace.end_memory
         trace.facts = fold_root(span, trace, span.end_time, rss_end, maxrss_end, settings)
 

@@ -15,6 +15,10 @@ add up to the operation's duration exactly, and the server's own steps between t
 (and otel-perf's analysis of a document it has not seen before) count in the phase they
 precede — as in Apollo's tracing, where execution is everything after validation.
 
+When otel-perf's store is the trace's only reader (no exporter), the operation is a record
+kept by the processor rather than an SDK span (``processors/operation_record.py``): the same
+fields, a fraction of the cost; the root then stays current while resolvers run.
+
 Every wrapper calls the original unchanged and lets its exceptions through; our own work is
 guarded so it can never break the query.
 """
@@ -22,7 +26,6 @@ guarded so it can never break the query.
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import time
 from contextvars import ContextVar
@@ -34,6 +37,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from processors import attributes as A
 from processors.graphql.field_path import current_path, path_string
+from processors.graphql.variables import variables_json
 
 _logger = logging.getLogger("otel_perf")
 _NS_PER_MS = 1_000_000.0
@@ -66,6 +70,8 @@ class OperationTracer:
         self._rule = None
         self.internal_errors = 0
         self.resolver_spans = settings.graphql_resolver_spans
+        # Where an operation the store alone reads becomes a record: otel-perf's processor.
+        self.store_operation = _store_operation_hook()
 
     # -- parse -------------------------------------------------------------------------------
     def parse(self, original, source, *args, **kwargs):
@@ -130,25 +136,31 @@ class OperationTracer:
         try:
             result = original(schema, document, *args, **kwargs)
         except BaseException as exc:
-            otel_context.detach(token)
+            if token is not None:
+                otel_context.detach(token)
             self._finish(span, executing_since, None, exc)
             raise
-        otel_context.detach(token)
+        if token is not None:
+            otel_context.detach(token)
         if inspect.isawaitable(result):
             return self._finish_later(span, executing_since, result)
         self._finish(span, executing_since, result, None)
         return result
 
     async def _finish_later(self, span, executing_since: int, awaitable):
-        # Resolvers awaited here run in this task: the span is current for them.
-        token = otel_context.attach(trace.set_span_in_context(span))
+        # Resolvers awaited here run in this task: the span is current for them (a record
+        # never is: its trace's root stays current).
+        is_span = isinstance(span, trace.Span)
+        token = otel_context.attach(trace.set_span_in_context(span)) if is_span else None
         try:
             result = await awaitable
         except BaseException as exc:
-            otel_context.detach(token)
+            if token is not None:
+                otel_context.detach(token)
             self._finish(span, executing_since, None, exc)
             raise
-        otel_context.detach(token)
+        if token is not None:
+            otel_context.detach(token)
         self._finish(span, executing_since, result, None)
         return result
 
@@ -168,9 +180,23 @@ class OperationTracer:
         attributes = self._operation_attributes(schema, document, operation_name, variables)
         attributes[A.GRAPHQL_PARSING_MS] = (parsed_ns - start_ns) / _NS_PER_MS
         attributes[A.GRAPHQL_VALIDATION_MS] = (validated_ns - parsed_ns) / _NS_PER_MS
-        span = self.tracer.start_span(
-            _span_name(attributes), start_time=start_ns, attributes=attributes
-        )
+        name = _span_name(attributes)
+        # Variables only where the document's facts are known, as the other attributes.
+        variables = variables if A.GRAPHQL_OPERATION_TYPE in attributes else None
+        if self.store_operation is not None:
+            # Only the store reads this trace: a record, not a span (operation_record.py).
+            local = self.store_operation(
+                self.tracer, trace.get_current_span(), name, start_ns, attributes
+            )
+            if local is not None:
+                # Redacted by the store writer when it folds the trace, off this thread.
+                local.record.variables = variables or None
+                return local, None, validated_ns
+        if variables:
+            attributes[A.GRAPHQL_VARIABLES] = variables_json(
+                variables, self.settings.redact_variables
+            )
+        span = self.tracer.start_span(name, start_time=start_ns, attributes=attributes)
         token = otel_context.attach(trace.set_span_in_context(span))
         return span, token, validated_ns
 
@@ -192,15 +218,7 @@ class OperationTracer:
         attributes[A.GRAPHQL_COMPLEXITY] = facts.complexity
         attributes[A.GRAPHQL_DEPTH] = facts.depth
         attributes[A.GRAPHQL_ALIAS_COUNT] = facts.alias_count
-        if variables:
-            attributes[A.GRAPHQL_VARIABLES] = self._variables_json(variables)
         return attributes
-
-    def _variables_json(self, variables) -> str:
-        from processors.graphql.variables import redact_variables
-
-        redacted = redact_variables(variables, self.settings.redact_variables)
-        return json.dumps(redacted, separators=(",", ":"), sort_keys=True, default=str)
 
     def _finish(self, span, executing_since: int, result, exc: BaseException | None) -> None:
         end_ns = time.time_ns()
@@ -292,6 +310,14 @@ async def with_path(path, awaitable):
         return await awaitable
     finally:
         current_path.reset(token)
+
+
+def _store_operation_hook():
+    try:
+        from processors.perf_processor import store_operation
+    except Exception:  # the instrumentor alone, without otel-perf's processor: spans only
+        return None
+    return store_operation
 
 
 def _argument(args: tuple, kwargs: dict, index: int, name: str):

@@ -21,12 +21,20 @@ Variables are where an operation's data travels (the document's own literals are
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["REDACTED", "EMAIL", "SENSITIVE_WORDS", "normalise_key", "redact_variables"]
+__all__ = [
+    "REDACTED",
+    "EMAIL",
+    "SENSITIVE_WORDS",
+    "normalise_key",
+    "redact_variables",
+    "variables_json",
+]
 
 REDACTED = "[REDACTED]"
 EMAIL = "[EMAIL]"
@@ -66,6 +74,12 @@ def redact_variables(variables: Any, extra_keys: Iterable[str] = ()) -> Any:
         return _Redactor(words).value(variables, 0)
     except Exception:  # odd input must never break the request, and this exposes nothing
         return REDACTED
+
+
+def variables_json(variables: Any, extra_keys: Iterable[str] = ()) -> str:
+    """``graphql.variables`` as stored: the redacted copy as compact JSON, keys sorted."""
+    redacted = redact_variables(variables, extra_keys)
+    return json.dumps(redacted, separators=(",", ":"), sort_keys=True, default=str)
 
 
 class _Redactor:
