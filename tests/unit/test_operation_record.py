@@ -11,9 +11,7 @@ import json
 import pytest
 from graphql import build_schema, graphql, graphql_sync
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, use_span
 
@@ -24,6 +22,7 @@ from processors.graphql.instrumentor import GraphQLCoreInstrumentor
 from processors.operation_record import OperationRecord
 from processors.perf_processor import PerfSpanProcessor
 from tests.unit.spans import server_root
+from tests.unit.stored import stored_provider
 
 SCHEMA = build_schema(
     "type Query { authors(token: String): [Author!]! broken: Int }"
@@ -76,12 +75,7 @@ def _workload(tracer, run=graphql_sync) -> None:
 def _stored(tmp_path, name: str, exporter=None, run=graphql_sync) -> list:
     store = str(tmp_path / name)
     settings = Settings(store=store, flush_interval_s=0.05, n_plus_one_threshold=3)
-    provider = TracerProvider(resource=Resource.create({"service.name": "records"}))
-    processor = pipeline.create_processor(settings)
-    provider.add_span_processor(processor)
-    if exporter is not None:
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
-    pipeline.attach_store(processor, provider.resource.attributes)
+    provider = stored_provider(settings, "records", exporter)
     instrumentor = GraphQLCoreInstrumentor()
     instrumentor.instrument(tracer_provider=provider, settings=settings)
     _TRACER[:] = [provider.get_tracer("db")]

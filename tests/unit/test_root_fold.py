@@ -5,9 +5,7 @@ give the same rows; real stores in a temp dir, the SDK's own provider and export
 from __future__ import annotations
 
 import pytest
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, set_span_in_context, use_span
 
@@ -17,6 +15,7 @@ from otel_perf.storage import open_store, parse_address
 from processors import attributes as A
 from tests.unit.sinks import ListSink
 from tests.unit.spans import server_root
+from tests.unit.stored import stored_provider
 
 MS = 1_000_000
 
@@ -95,14 +94,9 @@ def run(store: str, exporter: InMemorySpanExporter | None):
     """The workload through a real store writer; with ``exporter``, a second processor (as
     OTLP export adds) reads every span too."""
     settings = Settings(store=store, flush_interval_s=0.05, slow_db_ms=500.0)
-    provider = TracerProvider(resource=Resource.create({"service.name": "fold"}))
-    processor = pipeline.create_processor(settings)
-    provider.add_span_processor(processor)
-    if exporter is not None:
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
-    pipeline.attach_store(processor, provider.resource.attributes)
+    provider = stored_provider(settings, "fold", exporter)
     tracer = provider.get_tracer("t")
-    roots = [*workload(tracer), graphql_request(tracer, processor, 6)]
+    roots = [*workload(tracer), graphql_request(tracer, pipeline.current_processor(), 6)]
     stats = pipeline.stats()
     provider.shutdown()
     return roots, stats
