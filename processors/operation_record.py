@@ -22,29 +22,16 @@ from opentelemetry.trace import SpanContext, Status
 
 
 class OperationRecord:
-    """The fields of an operation span that the store's rows read."""
+    """The fields of an operation span that the store's rows read (and nothing else)."""
 
-    __slots__ = (
-        "name",
-        "context",
-        "parent",
-        "start_time",
-        "end_time",
-        "attributes",
-        "status",
-        "variables",
-    )
+    __slots__ = ("name", "context", "start_time", "end_time", "attributes", "variables")
 
-    def __init__(
-        self, name: str, parent: SpanContext, span_id: int, start_ns: int, attributes: dict
-    ) -> None:
+    def __init__(self, name: str, trace_id: int, span_id: int, start_ns: int, attributes: dict):
         self.name = name
-        self.context = SpanContext(parent.trace_id, span_id, False)
-        self.parent = parent
+        self.context = SpanContext(trace_id, span_id, False)
         self.start_time = start_ns
         self.end_time: int | None = None
         self.attributes = attributes
-        self.status: Status | None = None
         # The operation's variables as sent: the writer stores their redacted copy
         # (``root_fold.fold_deferred``), so the request thread does not redact them.
         self.variables: Any = None
@@ -65,11 +52,12 @@ class StoreOperation:
     def set_attribute(self, key: str, value: Any) -> None:
         self.record.attributes[key] = value
 
+    # The store keeps neither an operation's status nor its exception events: the error count
+    # (``perf.graphql.error_count``, set as an attribute) says that it failed.
     def set_status(self, status: Status) -> None:
-        self.record.status = status
+        pass
 
     def record_exception(self, exception: BaseException) -> None:
-        # The store keeps no exception events for an operation: its error count says it failed.
         pass
 
     def end(self, end_time: int) -> None:

@@ -344,17 +344,30 @@ class PerfSpanProcessor(SpanProcessor):
         trace = self._traces.get(context.trace_id)
         if trace is None or not trace.fold_later:
             return None
-        record = OperationRecord(name, context, ids.generate_span_id(), start_ns, attributes)
+        record = OperationRecord(
+            name, context.trace_id, ids.generate_span_id(), start_ns, attributes
+        )
         return StoreOperation(record, GraphQLOperation(record, trace, start_ns), trace, self)
 
     def end_store_operation(self, trace: LocalTrace, operation: GraphQLOperation) -> None:
-        """A recorded operation ended: note where, as ``_end_operation`` does for a span."""
+        """A recorded operation ended (its trace is always left to the store)."""
         try:
-            cache = (trace.cache_hits, trace.cache_misses, trace.cache_ns)
-            operation.end = (len(trace.db), cache, rss_bytes())
-            trace.operations.append(operation)
+            self._operation_ended(trace, operation, None)
         except Exception:
             self.internal_errors += 1
+
+    def _operation_ended(self, trace: LocalTrace, operation: GraphQLOperation, span) -> None:
+        """Where the operation ended: noted for the writer to fold when the store alone reads
+        the trace (what only this thread can read now), else folded into ``span``'s tags."""
+        cache = (trace.cache_hits, trace.cache_misses, trace.cache_ns)
+        if trace.fold_later:
+            operation.end = (len(trace.db), cache, rss_bytes())
+        else:
+            facts = fold_operation(
+                trace, operation, len(trace.db), cache, rss_bytes(), self._settings
+            )
+            set_facts(span, facts)
+        trace.operations.append(operation)
 
     def _evict_oldest(self) -> None:
         try:
@@ -382,15 +395,7 @@ class PerfSpanProcessor(SpanProcessor):
         self, span: Span, trace: LocalTrace, operation: GraphQLOperation, end, end_time=None
     ) -> None:
         try:
-            cache = (trace.cache_hits, trace.cache_misses, trace.cache_ns)
-            if trace.fold_later:  # what only this thread can read now; the writer folds it
-                operation.end = (len(trace.db), cache, rss_bytes())
-            else:
-                facts = fold_operation(
-                    trace, operation, len(trace.db), cache, rss_bytes(), self._settings
-                )
-                set_facts(span, facts)
-            trace.operations.append(operation)
+            self._operation_ended(trace, operation, span)
         except Exception:
             self.internal_errors += 1
         _unwrap_end(span)

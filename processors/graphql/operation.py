@@ -38,6 +38,7 @@ from opentelemetry.trace import Status, StatusCode
 from processors import attributes as A
 from processors.graphql.field_path import current_path, path_string
 from processors.graphql.variables import variables_json
+from processors.perf_processor import store_operation
 
 _logger = logging.getLogger("otel_perf")
 _NS_PER_MS = 1_000_000.0
@@ -70,8 +71,6 @@ class OperationTracer:
         self._rule = None
         self.internal_errors = 0
         self.resolver_spans = settings.graphql_resolver_spans
-        # Where an operation the store alone reads becomes a record: otel-perf's processor.
-        self.store_operation = _store_operation_hook()
 
     # -- parse -------------------------------------------------------------------------------
     def parse(self, original, source, *args, **kwargs):
@@ -183,15 +182,11 @@ class OperationTracer:
         name = _span_name(attributes)
         # Variables only where the document's facts are known, as the other attributes.
         variables = variables if A.GRAPHQL_OPERATION_TYPE in attributes else None
-        if self.store_operation is not None:
-            # Only the store reads this trace: a record, not a span (operation_record.py).
-            local = self.store_operation(
-                self.tracer, trace.get_current_span(), name, start_ns, attributes
-            )
-            if local is not None:
-                # Redacted by the store writer when it folds the trace, off this thread.
-                local.record.variables = variables or None
-                return local, None, validated_ns
+        # When only the store reads this trace: a record, not a span (operation_record.py).
+        local = store_operation(self.tracer, trace.get_current_span(), name, start_ns, attributes)
+        if local is not None:
+            local.record.variables = variables  # redacted by the store writer, off this thread
+            return local, None, validated_ns
         if variables:
             attributes[A.GRAPHQL_VARIABLES] = variables_json(
                 variables, self.settings.redact_variables
@@ -310,14 +305,6 @@ async def with_path(path, awaitable):
         return await awaitable
     finally:
         current_path.reset(token)
-
-
-def _store_operation_hook():
-    try:
-        from processors.perf_processor import store_operation
-    except Exception:  # the instrumentor alone, without otel-perf's processor: spans only
-        return None
-    return store_operation
 
 
 def _argument(args: tuple, kwargs: dict, index: int, name: str):

@@ -79,6 +79,7 @@ def _stored(tmp_path, name: str, exporter=None, run=graphql_sync) -> list:
     instrumentor = GraphQLCoreInstrumentor()
     instrumentor.instrument(tracer_provider=provider, settings=settings)
     _TRACER[:] = [provider.get_tracer("db")]
+    _CURRENT.clear()
     try:
         _workload(provider.get_tracer("django"), run)
     finally:
@@ -100,8 +101,11 @@ def _stored(tmp_path, name: str, exporter=None, run=graphql_sync) -> list:
 @pytest.mark.parametrize("run", [graphql_sync, graphql], ids=["sync", "async"])
 def test_the_store_alone_gets_the_same_operation_rows_from_records_as_from_spans(tmp_path, run):
     alone = _stored(tmp_path, "alone", run=run)
+    # Stored alone, the operation was a record: the request's span stayed current in resolvers.
+    assert [span.name for span in _CURRENT] == ["GET"] * AUTHORS
     exporter = InMemorySpanExporter()
     exported = _stored(tmp_path, "exported", exporter, run=run)
+    assert [span.name for span in _CURRENT] == ["query Authors"] * AUTHORS
     # With an exporter the operations are spans, their facts tags, the statements their children.
     operations = {s.name: s for s in exporter.get_finished_spans() if s.name.startswith("query")}
     assert set(operations) == {"query Authors", "query Broken"}
